@@ -48,6 +48,36 @@ class Recipe:
         """What an inference checkpoint holds (training-only parts removed)."""
         return model
 
+    def build_batch_sampler(self, dataset: Dataset, *, batch_size: int, seed: int, rank: int = 0,
+                            world_size: int = 1) -> "SeededBatchSampler":
+        """Batches of dataset indices, reproducible per epoch; override for domain mixing."""
+        return SeededBatchSampler(len(dataset), batch_size, seed=seed, rank=rank, world_size=world_size)
+
+    def label_space_dicts(self) -> dict[str, dict]:
+        """Label spaces the model predicts, as JSON-able dicts (stored in checkpoints)."""
+        return {}
+
+
+class SeededBatchSampler:
+    """Shuffled batches, the order a pure function of (seed, epoch); rank r takes every world-th batch."""
+
+    def __init__(self, size: int, batch_size: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 drop_last: bool = True):
+        if size < batch_size * world_size and drop_last:
+            raise ConfigError(f"the training set has {size} items, fewer than one batch of {batch_size} per process"
+                              f" x {world_size} processes; lower train.batch_size")
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+
+    def batches_for_epoch(self, epoch: int) -> list[list[int]]:
+        import numpy as np
+
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.size).tolist()
+        n = self.size // self.batch_size if self.drop_last else -(-self.size // self.batch_size)
+        batches = [order[i * self.batch_size:(i + 1) * self.batch_size] for i in range(n)]
+        usable = len(batches) - len(batches) % self.world_size
+        return batches[self.rank:usable:self.world_size]
+
 
 def register_recipe(name: str):
     def wrap(cls):

@@ -1,0 +1,55 @@
+"""The ``humanparse`` command. Thin: it parses arguments and calls the package.
+
+Known errors (``HumanparseError``) become one line on stderr and exit code 1; set
+``HUMANPARSE_DEBUG=1`` for the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import HumanparseError
+from . import demo, evaluate, export, labels, parse, pseudo_label, score, train
+
+GROUPS = [labels, train, evaluate, score, parse, export, demo, pseudo_label]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="humanparse",
+        description="Human parsing: train over several label domains (SST), evaluate, score, parse your photos, export.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for group in GROUPS:
+        group.add_parser(sub)
+    return parser
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return f"humanparse {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.run(args)
+    except HumanparseError as exc:
+        if os.environ.get("HUMANPARSE_DEBUG"):
+            raise
+        print(f"humanparse {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"humanparse {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Checkpoints, written atomically so that a crash or Ctrl-C never leaves a half-written file.
+
+Two kinds:
+- training checkpoints (``last.pt``): model, training-method, optimiser, scheduler, RNG and loop
+  state; read with ``torch.load(weights_only=True)`` (no arbitrary pickle).
+- inference checkpoints (``model.safetensors``): the inference network's weights only, with the
+  config needed to rebuild it (architecture, label spaces) stored as safetensors metadata. A saved
+  SST model holds exactly the parameters of the same network trained without SST.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+
+from ..errors import CheckpointError
+
+INFERENCE_FORMAT = "humanparse-inference"
+FORMAT_VERSION = 1
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call ``write(tmp_path)`` then move the file into place with ``os.replace`` (atomic on POSIX)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_training_checkpoint(path: str | Path, state: dict) -> None:
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_training_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # corrupt or foreign file: say which
+        raise CheckpointError(f"{path}: not a readable humanparse training checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
+        raise CheckpointError(f"{path}: not a humanparse training checkpoint (missing 'model'/'model_config')")
+    return state
+
+
+def save_inference_checkpoint(path: str | Path, model: torch.nn.Module, *, recipe: str, model_config: dict,
+                              label_spaces: dict[str, dict], extra: dict | None = None) -> None:
+    """Weights (contiguous, shared tensors de-duplicated) + self-describing metadata."""
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    meta = {
+        "format": INFERENCE_FORMAT,
+        "version": FORMAT_VERSION,
+        "recipe": recipe,
+        "model_config": model_config,
+        "label_spaces": label_spaces,
+        "extra": extra or {},
+    }
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"humanparse": json.dumps(meta)}))
+
+
+def read_inference_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Return (metadata, state_dict) of an inference checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw = (fh.metadata() or {}).get("humanparse")
+        state = load_file(str(path))
+    except Exception as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})") from None
+    if raw is None:
+        raise CheckpointError(f"{path}: safetensors file without humanparse metadata (was it saved by humanparse?)")
+    meta = json.loads(raw)
+    if meta.get("format") != INFERENCE_FORMAT:
+        raise CheckpointError(f"{path}: unknown format {meta.get('format')!r}")
+    if meta.get("version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: written by a newer humanparse (format {meta['version']}); upgrade humanparse")
+    return meta, state

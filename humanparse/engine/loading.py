@@ -1,0 +1,55 @@
+"""Load a trained model from an inference checkpoint (``model.safetensors``) or a training one (``last.pt``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError
+
+
+def load_model(path: str | Path, *, device: str | torch.device = "cpu"):
+    """Return ``(model, label_spaces: {domain: LabelSpace}, meta)``; the model is in eval mode.
+
+    Only the inference network is built: a training checkpoint's method state (SST modules ...) is ignored.
+    """
+    from ..labels import LabelSpace
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from .checkpoint import read_inference_checkpoint
+
+        meta, state = read_inference_checkpoint(path)
+    else:
+        from .checkpoint import load_training_checkpoint
+
+        ckpt = load_training_checkpoint(path)
+        meta = {"recipe": ckpt.get("recipe", "semantic"), "model_config": ckpt["model_config"],
+                "label_spaces": ckpt.get("label_spaces", {})}
+        state = ckpt["model"]
+    recipe = meta.get("recipe", "semantic")
+    model = build_inference_model(recipe, meta["model_config"], path)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: weights do not match the architecture in its config "
+                              f"(missing: {sorted(missing)[:8]}, unexpected: {sorted(unexpected)[:8]})")
+    model.to(device).eval()
+    label_spaces = {d: LabelSpace.from_dict(ls, source=f"{path}:{d}") for d, ls in meta.get("label_spaces", {}).items()}
+    return model, label_spaces, meta
+
+
+def build_inference_model(recipe: str, model_config: dict, path: Path | str = "<checkpoint>") -> torch.nn.Module:
+    if recipe in ("semantic",):
+        from ..models import build_network_from_config
+
+        return build_network_from_config(model_config)
+    if recipe == "uniparser":
+        from ..uniparser.model import build_uniparser_from_config
+
+        return build_uniparser_from_config(model_config)
+    if recipe == "htcorrm":
+        from ..htcorrm.model import build_htcorrm_from_config
+
+        return build_htcorrm_from_config(model_config)
+    raise CheckpointError(f"{path}: unknown recipe {recipe!r} in checkpoint")

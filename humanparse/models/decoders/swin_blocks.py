@@ -1,0 +1,131 @@
+"""Swin transformer blocks: (shifted) window self-attention with relative position bias, then an MLP.
+
+Maps of any size work: a block pads to a multiple of the window internally and masks the padded keys.
+Shapes are read as Python ints, so a trace is specialised to its input size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from humanparse.errors import ConfigError
+
+__all__ = ["SwinBlock", "SwinStage"]
+
+_MASKED = -100.0  # additive logit for forbidden keys (finite: a padded query with no allowed key stays finite)
+
+
+def _relative_position_index(window: int) -> Tensor:
+    """[window^2, window^2] index into the (2*window-1)^2 bias table."""
+    coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij")).flatten(1)
+    rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window - 1)  # [N, N, 2], >= 0
+    return rel[..., 0] * (2 * window - 1) + rel[..., 1]
+
+
+def _windows(x: Tensor, window: int) -> Tensor:
+    """[B, H, W, C] -> [B * nW, window^2, C] (H, W multiples of window)."""
+    b, h, w, c = x.shape
+    x = x.view(b, h // window, window, w // window, window, c)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window * window, c)
+
+
+def _unwindows(x: Tensor, window: int, b: int, h: int, w: int) -> Tensor:
+    x = x.view(b, h // window, w // window, window, window, -1)
+    return x.permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, -1)
+
+
+def _attention_mask(h: int, w: int, valid_h: int, valid_w: int, window: int, shift: int, device) -> Tensor | None:
+    """[nW, N, N] additive mask: keys from another shifted region, or padding, are forbidden."""
+    if shift == 0 and valid_h == h and valid_w == w:
+        return None
+    regions = torch.zeros(h, w, device=device)
+    if shift:
+        bounds = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
+        label = 0
+        for hs in bounds:
+            for ws in bounds:
+                regions[hs, ws] = label
+                label += 1
+    # region labels above are in the rolled frame (as the map is when attended); padding is bottom/right
+    # of the unrolled map, so roll it into the same frame before marking it
+    padding = torch.zeros(h, w, dtype=torch.bool, device=device)
+    padding[valid_h:, :] = True
+    padding[:, valid_w:] = True
+    if shift:
+        padding = padding.roll(shifts=(-shift, -shift), dims=(0, 1))
+    regions = regions.masked_fill(padding, -1)
+    keys = _windows(regions[None, :, :, None], window).squeeze(-1)  # [nW, N]
+    mask = (keys[:, None, :] != keys[:, :, None]) | (keys[:, None, :] < 0)
+    return mask.float() * _MASKED
+
+
+class WindowAttention(nn.Module):
+    def __init__(self, dim: int, num_heads: int, window: int):
+        super().__init__()
+        self.num_heads, self.window = num_heads, window
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, num_heads))
+        nn.init.trunc_normal_(self.bias_table, std=0.02)
+        self.register_buffer("bias_index", _relative_position_index(window), persistent=False)
+
+    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        """x [B*nW, N, C]; mask [nW, N, N] or None."""
+        bw, n, c = x.shape
+        q, k, v = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        bias = self.bias_table[self.bias_index].permute(2, 0, 1)  # [nH, N, N]
+        if mask is None:
+            attn_mask = bias.unsqueeze(0)
+        else:
+            nw = mask.shape[0]
+            attn_mask = (bias.unsqueeze(0) + mask.unsqueeze(1)).repeat(bw // nw, 1, 1, 1)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask.to(q.dtype))
+        return self.proj(out.transpose(1, 2).reshape(bw, n, c))
+
+
+class SwinBlock(nn.Module):
+    """x + WMSA(LN(x)), then x + MLP(LN(x)), on [B, H, W, C]; ``shift`` rolls by window // 2 first."""
+
+    def __init__(self, dim: int, num_heads: int, *, window: int = 8, shift: bool = False, mlp_ratio: float = 4.0):
+        super().__init__()
+        if dim % num_heads != 0:
+            raise ConfigError(f"Swin block dim {dim} must be divisible by num_heads {num_heads}")
+        self.window, self.shift = window, window // 2 if shift else 0
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = WindowAttention(dim, num_heads, window)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, h, w, c = x.shape
+        ws = self.window
+        hp, wp = -(-h // ws) * ws, -(-w // ws) * ws
+        shift = self.shift if max(hp, wp) > ws else 0  # one window: nothing to shift across
+        y = F.pad(self.norm1(x), (0, 0, 0, wp - w, 0, hp - h))
+        if shift:
+            y = y.roll(shifts=(-shift, -shift), dims=(1, 2))
+        mask = _attention_mask(hp, wp, h, w, ws, shift, x.device)
+        y = _unwindows(self.attn(_windows(y, ws), mask), ws, b, hp, wp)
+        if shift:
+            y = y.roll(shifts=(shift, shift), dims=(1, 2))
+        x = x + y[:, :h, :w, :]
+        return x + self.mlp(self.norm2(x))
+
+
+class SwinStage(nn.Module):
+    """``depth`` Swin blocks, shifted windows on every second one; NCHW in and out."""
+
+    def __init__(self, dim: int, depth: int, num_heads: int, *, window: int = 8, mlp_ratio: float = 4.0):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            SwinBlock(dim, num_heads, window=window, shift=i % 2 == 1, mlp_ratio=mlp_ratio) for i in range(depth)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.permute(0, 2, 3, 1)
+        for block in self.blocks:
+            x = block(x)
+        return x.permute(0, 3, 1, 2)

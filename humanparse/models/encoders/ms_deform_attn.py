@@ -1,0 +1,115 @@
+"""Multi-scale deformable attention (Deformable DETR), pure PyTorch.
+
+``ms_deform_attn`` is the op: bilinear sampling with ``F.grid_sample`` (``align_corners=False``, zero
+padding) at learned locations of every level, weighted and summed. ``MSDeformAttn`` owns the parameters.
+Per-level spatial sizes are Python ints, so nothing loops over a shape tensor.
+
+Precision: sampling locations, the bilinear sampling and the attention-weight softmax always run in
+float32 (a bf16 location is off by up to half a pixel on a 128-wide map); the linear projections follow
+autocast, and the result is returned in the value's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from humanparse.errors import ConfigError
+
+__all__ = ["ms_deform_attn", "MSDeformAttn"]
+
+
+def ms_deform_attn(
+    value: Tensor,
+    spatial_shapes: Sequence[tuple[int, int]],
+    sampling_locations: Tensor,
+    attention_weights: Tensor,
+) -> Tensor:
+    """Sample and mix values from several feature levels.
+
+    Args:
+        value: [B, S, n_heads, head_dim], the levels flattened row-major and concatenated,
+            S = sum(h * w for h, w in spatial_shapes).
+        spatial_shapes: [(h, w)] per level, Python ints.
+        sampling_locations: [B, Q, n_heads, n_levels, n_points, 2], (x, y) in [0, 1] of each level
+            (0 = left/top edge, 1 = right/bottom edge); outside samples read zeros.
+        attention_weights: [B, Q, n_heads, n_levels, n_points].
+    Returns:
+        [B, Q, n_heads * head_dim].
+    """
+    batch, _, n_heads, head_dim = value.shape
+    _, queries, _, n_levels, n_points, _ = sampling_locations.shape
+    values = value.split([h * w for h, w in spatial_shapes], dim=1)
+    grids = 2 * sampling_locations - 1  # grid_sample wants [-1, 1]
+    sampled = []
+    for level, (h, w) in enumerate(spatial_shapes):
+        # [B, h*w, nH, Dh] -> [B*nH, Dh, h, w]
+        v = values[level].flatten(2).transpose(1, 2).reshape(batch * n_heads, head_dim, h, w)
+        # [B, Q, nH, P, 2] -> [B*nH, Q, P, 2]
+        g = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
+        sampled.append(F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False))
+    stacked = torch.stack(sampled, dim=-2).flatten(-2)  # [B*nH, Dh, Q, L*P]
+    weights = attention_weights.transpose(1, 2).reshape(batch * n_heads, 1, queries, n_levels * n_points)
+    out = (stacked * weights).sum(-1)  # [B*nH, Dh, Q]
+    return out.view(batch, n_heads * head_dim, queries).transpose(1, 2)
+
+
+class MSDeformAttn(nn.Module):
+    """Deformable attention over ``n_levels`` maps: each query looks at ``n_points`` per level and head.
+
+    ``forward(query [B, Q, C], reference_points [B, Q, n_levels, 2] in [0, 1] (x, y),
+    value [B, S, C], spatial_shapes [(h, w)] * n_levels) -> [B, Q, C]``.
+    Offsets are in units of each level's pixels, so one offset means the same distance on every level.
+    """
+
+    def __init__(self, dim: int = 256, *, n_levels: int = 3, n_heads: int = 8, n_points: int = 4):
+        super().__init__()
+        if dim % n_heads != 0:
+            raise ConfigError(f"MSDeformAttn dim {dim} must be divisible by n_heads {n_heads}")
+        self.dim, self.n_levels, self.n_heads, self.n_points = dim, n_levels, n_heads, n_points
+        self.sampling_offsets = nn.Linear(dim, n_heads * n_levels * n_points * 2)
+        self.attention_weights = nn.Linear(dim, n_heads * n_levels * n_points)
+        self.value_proj = nn.Linear(dim, dim)
+        self.output_proj = nn.Linear(dim, dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Deformable DETR's start: head h samples along direction 2*pi*h/n_heads, point p at distance p+1."""
+        nn.init.zeros_(self.sampling_offsets.weight)
+        angles = torch.arange(self.n_heads, dtype=torch.float32) * (2.0 * math.pi / self.n_heads)
+        grid = torch.stack([angles.cos(), angles.sin()], -1)
+        grid = grid / grid.abs().max(-1, keepdim=True).values  # onto the unit square's border
+        grid = grid.view(self.n_heads, 1, 1, 2).repeat(1, self.n_levels, self.n_points, 1)
+        grid = grid * torch.arange(1, self.n_points + 1, dtype=torch.float32).view(1, 1, -1, 1)
+        with torch.no_grad():
+            self.sampling_offsets.bias.copy_(grid.flatten())
+        nn.init.zeros_(self.attention_weights.weight)
+        nn.init.zeros_(self.attention_weights.bias)
+        for proj in (self.value_proj, self.output_proj):
+            nn.init.xavier_uniform_(proj.weight)
+            nn.init.zeros_(proj.bias)
+
+    def forward(
+        self,
+        query: Tensor,
+        reference_points: Tensor,
+        value: Tensor,
+        spatial_shapes: Sequence[tuple[int, int]],
+    ) -> Tensor:
+        if len(spatial_shapes) != self.n_levels:
+            raise ValueError(f"MSDeformAttn built for {self.n_levels} levels, got {len(spatial_shapes)}")
+        batch, queries, _ = query.shape
+        nh, nl, npt = self.n_heads, self.n_levels, self.n_points
+        v = self.value_proj(value).view(batch, value.shape[1], nh, self.dim // nh)
+        offsets = self.sampling_offsets(query).view(batch, queries, nh, nl, npt, 2).float()
+        weights = self.attention_weights(query).view(batch, queries, nh, nl * npt).float()
+        weights = weights.softmax(-1).view(batch, queries, nh, nl, npt)
+        # offsets are in pixels of each level: normalise by (w, h)
+        normaliser = torch.tensor([[w, h] for h, w in spatial_shapes], dtype=torch.float32, device=query.device)
+        locations = reference_points.float()[:, :, None, :, None, :] + offsets / normaliser[None, None, None, :, None, :]
+        out = ms_deform_attn(v.float(), spatial_shapes, locations, weights).to(v.dtype)
+        return self.output_proj(out)
