@@ -42,7 +42,6 @@ from pathlib import Path
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
-from skimage.morphology import thin as _thin
 
 from ..errors import ConfigError, DataError
 from .io import check_same_size, pair_by_stem, read_label_png
@@ -136,6 +135,8 @@ def edge_counts(
     """int64 [T, 4] = (cntP, sumP, cntR, sumR) per threshold for one image.
 
     ``prob``: edge probabilities in [0, 1]; ``gt``: binary ground-truth edges of the same shape."""
+    from skimage.morphology import thin as _thin  # imported here: scikit-image is slow to import
+
     prob = np.asarray(prob, np.float64)
     gt = np.asarray(gt, bool)
     if prob.shape != gt.shape or prob.ndim != 2:

@@ -31,7 +31,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from ..models.backbones.timm_backbone import TimmBackbone
 
-__all__ = ["UniParser", "coord_channels", "sample_kernels", "cell_centres", "index_fusion", "PRIOR_BIAS"]
+__all__ = ["UniParser", "build_uniparser", "coord_channels", "sample_kernels", "cell_centres", "index_fusion", "PRIOR_BIAS"]
 
 PRIOR_BIAS = -4.59511985013459  # log(0.01 / 0.99): the heatmap starts near 0.01 everywhere
 
@@ -168,3 +168,34 @@ class UniParser(nn.Module):
             "cate_kernels": kernels,
             "cate_sim": cate_sim,
         }
+
+
+MODEL_KEYS = ("backbone", "fpn_dim", "feat_dim", "num_classes", "S", "light", "neck_kernel", "num_convs", "gn_groups")
+BACKBONE_KEYS = ("name", "pretrained")
+
+
+def build_uniparser(model_cfg: dict) -> UniParser:
+    """Build from the ``model:`` config section; unknown keys raise ConfigError with close matches.
+
+    The returned network carries ``.config`` (a JSON-able copy of the section) so that an inference
+    checkpoint can rebuild it.
+    """
+    import copy
+
+    from ..errors import ConfigError, check_keys
+
+    cfg = copy.deepcopy(dict(model_cfg or {}))
+    check_keys("key in 'model'", cfg, MODEL_KEYS)
+    backbone = cfg.get("backbone") or {"name": "resnet50"}
+    if not isinstance(backbone, dict) or "name" not in backbone:
+        raise ConfigError("model.backbone must be a mapping with a timm 'name' (e.g. {name: resnet50})")
+    check_keys("key in 'model.backbone'", backbone, BACKBONE_KEYS)
+    if "num_classes" not in cfg:
+        raise ConfigError("model.num_classes is missing (the target label space's number of classes)")
+    kwargs = {k: v for k, v in cfg.items() if k != "backbone"}
+    try:
+        net = UniParser(backbone=backbone, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model: {exc}") from None
+    net.config = cfg
+    return net

@@ -1,0 +1,231 @@
+"""The HTCorrM network: backbone -> three task encoders -> fusion (HNL) -> main-task output.
+
+One task is the main task (``parsing``, ``pose`` or ``edge``); ``aux_tasks`` lists the auxiliary
+ones; ``fusion`` says how the main feature F_m meets them::
+
+    fusion  aux_tasks       main output O_m                         Table 7 row
+    none    []              the main encoder's own head             baseline (DeepLabV2 alone)
+    self    []              W_3(non-local(F_m, F_m))                 1  SA
+    none    [edge, pose]    the main encoder's own head             2  MTL (HTCorrM without HNL)
+    concat  [edge]          W_3(conv(concat(F_m, F_b)))              3  Concat, parsing + edge
+    concat  [pose]          W_3(conv(concat(F_m, F_k)))              4  Concat, parsing + pose
+    concat  [edge, pose]    W_3(conv(concat(F_m, F_b, F_k)))         5  Concat, all three
+    hnl     [edge]          W_3(HNL(F_m; F_m, F_b))                  6  Correlation, parsing + edge
+    hnl     [pose]          W_3(HNL(F_m; F_m, F_k))                  7  Correlation, parsing + pose
+    hnl     [edge, edge]    W_3(HNL(F_m; F_m, F_b, F_b))             8  "duplicated" edge feature
+    hnl     [pose, pose]    W_3(HNL(F_m; F_m, F_k, F_k))             9  "duplicated" pose feature
+    hnl     [edge, pose]    W_3(HNL(F_m; F_m, F_b, F_k))             10/11  full HTCorrM
+
+Every encoder in {main} + aux_tasks is built and supervised through its own head (Eq. 4).
+
+Backbone levels: the network needs maps at strides 4, 8, 16 and 32 (G_1 ... G_4). The parsing
+encoder runs ASPP on stride 32 and uses stride 4 as its low-level feature; the pose encoder reads
+stride 16, so its two x2 deconvs land on F_p's stride-4 grid ("the same scale as F_p"; in CorrPM
+that stride-16 map is the dilated Res5, with our undilated timm ResNets it is Res4); the edge
+encoder reads ``edge_levels`` (default strides 4, 8, 16 = Res2, Res3, Res4). See docs/htcorrm.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import CheckpointError, ConfigError, check_keys
+from .encoders import EdgeEncoder, ParsingEncoder, PoseEncoder
+from .hnl import ConcatFusion, HeterogeneousNonLocal
+
+__all__ = ["TASKS", "FUSIONS", "HTCorrMNet", "build_backbone", "build_htcorrm", "TimmBranchBackbone"]
+
+TASKS = ("parsing", "pose", "edge")
+FUSIONS = ("none", "self", "concat", "hnl")
+STRIDES = (4, 8, 16, 32)
+BACKBONE_KEYS = {"name", "pretrained", "feature_location"}
+MODEL_KEYS = {
+    "backbone", "main_task", "aux_tasks", "fusion", "num_joints", "channels", "aspp_channels", "aspp_rates",
+    "aspp_dropout", "pose_mid_channels", "edge_mid_channels", "edge_levels", "hnl_inner_channels",
+    "hnl_sub_sample",
+}
+
+
+class TimmBranchBackbone(nn.Module):
+    """A timm ``features_only`` model with a non-default ``feature_location`` (HRNet: ``""``).
+
+    timm's HRNet returns, by default, its classification "incre" features (128/256/512/1024 ch for
+    W48). ``feature_location=""`` returns the raw stage-4 branch outputs (48/96/192/384 ch at
+    strides 4/8/16/32 for W48): the HRNetV2 representation. Same interface as ``TimmBackbone``.
+    """
+
+    def __init__(self, name: str, *, feature_location: str, pretrained: str | Path | bool | None = None,
+                 strides: Sequence[int] = STRIDES):
+        super().__init__()
+        import timm
+
+        if not timm.is_model(name):
+            raise ConfigError(f"unknown timm backbone {name!r} (list them with timm.list_models('pattern*'))")
+        kwargs = dict(features_only=True, feature_location=feature_location)
+        with torch.device("meta"):
+            probe = timm.create_model(name, **kwargs)
+        reductions = [int(r) for r in probe.feature_info.reduction()]
+        missing = [s for s in strides if s not in reductions]
+        if missing:
+            raise ConfigError(f"backbone {name!r} (feature_location={feature_location!r}) has strides {reductions};"
+                              f" strides {missing} are missing")
+        kwargs["out_indices"] = tuple(len(reductions) - 1 - reductions[::-1].index(s) for s in strides)
+        if isinstance(pretrained, (str, Path)):
+            path = Path(pretrained).expanduser()
+            if not path.is_file():
+                raise CheckpointError(f"backbone weights {str(path)!r} not found; give a file, or pretrained: null")
+            self.model = timm.create_model(name, pretrained=True,
+                                           pretrained_cfg_overlay={"file": str(path), "source": ""}, **kwargs)
+        elif pretrained is None or isinstance(pretrained, bool):
+            self.model = timm.create_model(name, pretrained=bool(pretrained), **kwargs)
+        else:
+            raise ConfigError(f"backbone pretrained must be a file path, true, false or null; got {pretrained!r}")
+        self.name = name
+        self.out_channels = list(self.model.feature_info.channels())
+        self.strides = list(self.model.feature_info.reduction())
+
+    def forward(self, images: Tensor) -> list[Tensor]:
+        return list(self.model(images))
+
+
+def build_backbone(cfg: dict) -> nn.Module:
+    """``{name, pretrained: null|path|bool, feature_location: null|""}`` -> maps at strides 4/8/16/32."""
+    cfg = dict(cfg or {})
+    check_keys("key in model.backbone", cfg, BACKBONE_KEYS)
+    if "name" not in cfg:
+        raise ConfigError("model.backbone needs a 'name' (a timm model name, e.g. resnet101 or hrnet_w48)")
+    if cfg.get("feature_location") is not None:
+        return TimmBranchBackbone(cfg["name"], feature_location=str(cfg["feature_location"]),
+                                  pretrained=cfg.get("pretrained"))
+    from ..models.backbones.timm_backbone import TimmBackbone
+
+    return TimmBackbone(cfg["name"], pretrained=cfg.get("pretrained"), strides=STRIDES)
+
+
+class HTCorrMNet(nn.Module):
+    """``forward(images [B,3,H,W], domains=None) -> dict`` (H, W multiples of 32)::
+
+        {"main": O_m [B, T, H/4, W/4],                    T = Q (parsing), J (pose) or 2 (edge)
+         "encoders": {task: encoder head output [B, T_task, H/4, W/4]},
+         "features": {task: F_task [B, C, H/4, W/4]},
+         "logits": {domain: O_m}}                          only when the main task is parsing
+    """
+
+    def __init__(self, backbone: nn.Module, *, num_classes: int, domain: str = "parsing",
+                 main_task: str = "parsing", aux_tasks: Sequence[str] = ("edge", "pose"), fusion: str = "hnl",
+                 num_joints: int = 16, channels: int = 512, aspp_channels: int = 256,
+                 aspp_rates: Sequence[int] = (12, 24, 36), aspp_dropout: float = 0.1, pose_mid_channels: int = 256,
+                 edge_mid_channels: int = 256, edge_levels: Sequence[int] = (0, 1, 2),
+                 hnl_inner_channels: int | None = None, hnl_sub_sample: bool = False):
+        super().__init__()
+        aux_tasks = list(aux_tasks)
+        _check_tasks(main_task, aux_tasks, fusion)
+        strides = list(getattr(backbone, "strides", []))
+        if strides != list(STRIDES):
+            raise ConfigError(f"HTCorrM needs backbone maps at strides {list(STRIDES)}, got {strides}")
+        edge_levels = [int(i) for i in edge_levels]
+        if len(edge_levels) != 3 or any(not 0 <= i < 4 for i in edge_levels):
+            raise ConfigError(f"model.edge_levels must be 3 level indices in 0..3 (strides 4/8/16/32), got {edge_levels}")
+        ch = list(backbone.out_channels)
+        self.backbone = backbone
+        self.main_task, self.aux_tasks, self.fusion_kind = main_task, aux_tasks, fusion
+        self.domain, self.edge_levels = domain, edge_levels
+        self.tasks = list(dict.fromkeys([main_task] + aux_tasks))  # main first, each once
+        out_dims = {"parsing": int(num_classes), "pose": int(num_joints), "edge": 2}
+        encoders = {}
+        if "parsing" in self.tasks:
+            encoders["parsing"] = ParsingEncoder(ch[3], ch[0], channels, num_classes, aspp_channels=aspp_channels,
+                                                 rates=aspp_rates, dropout=aspp_dropout)
+        if "pose" in self.tasks:
+            encoders["pose"] = PoseEncoder(ch[2], channels, num_joints, mid_channels=pose_mid_channels)
+        if "edge" in self.tasks:
+            encoders["edge"] = EdgeEncoder([ch[i] for i in edge_levels], channels, mid_channels=edge_mid_channels)
+        self.encoders = nn.ModuleDict(encoders)
+        n_inputs = 1 + len(aux_tasks)
+        if fusion == "hnl":
+            self.fusion = HeterogeneousNonLocal(channels, n_inputs, inner_channels=hnl_inner_channels,
+                                                sub_sample=hnl_sub_sample)
+        elif fusion == "self":
+            self.fusion = HeterogeneousNonLocal(channels, 1, inner_channels=hnl_inner_channels,
+                                                sub_sample=hnl_sub_sample, hybrid=False)
+        elif fusion == "concat":
+            self.fusion = ConcatFusion(channels, n_inputs)
+        else:
+            self.fusion = None
+        self.main_head = nn.Conv2d(channels, out_dims[main_task], 1) if self.fusion is not None else None  # W_3
+        self.out_dims = out_dims
+
+    @property
+    def num_outputs(self) -> int:
+        return self.out_dims[self.main_task]
+
+    def forward(self, images: Tensor, domains: Sequence[str] | None = None) -> dict:
+        if domains is not None and self.main_task == "parsing" and any(d != self.domain for d in domains):
+            raise ValueError(f"this HTCorrM network predicts domain {self.domain!r} only, asked for {list(domains)}")
+        h, w = images.shape[-2:]
+        if h % 32 or w % 32:
+            raise ValueError(f"input size {h}x{w} is not a multiple of 32; pad it to "
+                             f"{-(-h // 32) * 32}x{-(-w // 32) * 32} (humanparse pads with pad_to_multiple)")
+        levels = self.backbone(images)
+        grid = levels[0].shape[-2:]
+        features: dict[str, Tensor] = {}
+        for task in self.tasks:
+            if task == "parsing":
+                f = self.encoders["parsing"](levels[3], levels[0])
+            elif task == "pose":
+                f = self.encoders["pose"](levels[2])
+            else:
+                f = self.encoders["edge"]([levels[i] for i in self.edge_levels])
+            if f.shape[-2:] != grid:  # only for backbones whose stride-16 map is not exactly grid/4
+                f = F.interpolate(f, size=grid, mode="bilinear", align_corners=False)
+            features[task] = f
+        encoders = {t: self.encoders[t].head(f) for t, f in features.items()}
+        main_feat = features[self.main_task]
+        if self.fusion is None:
+            main = encoders[self.main_task]
+        else:
+            inputs = [main_feat] + ([features[t] for t in self.aux_tasks] if self.fusion_kind != "self" else [])
+            main = self.main_head(self.fusion(main_feat, inputs))
+        out = {"main": main, "encoders": encoders, "features": features}
+        if self.main_task == "parsing":
+            out["logits"] = {self.domain: main}
+        return out
+
+
+def _check_tasks(main_task: str, aux_tasks: list[str], fusion: str) -> None:
+    from ..errors import unknown_key_message
+
+    if main_task not in TASKS:
+        raise ConfigError(unknown_key_message("model.main_task", main_task, TASKS))
+    if fusion not in FUSIONS:
+        raise ConfigError(unknown_key_message("model.fusion", fusion, FUSIONS))
+    others = [t for t in TASKS if t != main_task]
+    for t in aux_tasks:
+        if t not in others:
+            raise ConfigError(f"model.aux_tasks: {t!r} is not an auxiliary task of main task {main_task!r}"
+                              f" (choose from {others})")
+    if len(set(aux_tasks)) != len(aux_tasks) and fusion not in ("concat", "hnl"):
+        raise ConfigError(f"model.aux_tasks {aux_tasks} repeats a task; a repeated ('duplicated', Table 7 rows 8/9)"
+                          " feature only means something with fusion concat or hnl")
+    if fusion in ("concat", "hnl") and not aux_tasks:
+        raise ConfigError(f"model.fusion {fusion!r} fuses the main feature with auxiliary ones; give aux_tasks"
+                          " (or use fusion: self for self-attention on the main feature alone)")
+
+
+def build_htcorrm(model_cfg: dict, *, num_classes: int, domain: str) -> HTCorrMNet:
+    """Build the network from the config's ``model`` section; ``net.config`` records what was built."""
+    cfg = dict(model_cfg or {})
+    check_keys("key in model (htcorrm)", cfg, MODEL_KEYS)
+    backbone_cfg = dict(cfg.pop("backbone", None) or {"name": "resnet101"})
+    for key in ("aspp_rates", "edge_levels", "aux_tasks"):
+        if key in cfg and not isinstance(cfg[key], (list, tuple)):
+            raise ConfigError(f"model.{key} must be a list, got {cfg[key]!r}")
+    net = HTCorrMNet(build_backbone(backbone_cfg), num_classes=num_classes, domain=domain, **cfg)
+    net.config = {"architecture": "htcorrm", "backbone": backbone_cfg, "num_classes": int(num_classes),
+                  "domain": domain, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}}
+    return net
