@@ -39,10 +39,17 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu"):
     return model, label_spaces, meta
 
 
+def build_network_from_config(config: dict) -> torch.nn.Module:
+    """Rebuild a ParsingNetwork from its ``network.config`` ({"model_cfg": ..., "num_classes": ...})."""
+    from ..models import build_network
+
+    if not isinstance(config, dict) or "model_cfg" not in config or "num_classes" not in config:
+        raise CheckpointError("checkpoint model config lacks 'model_cfg'/'num_classes'; was it saved by humanparse?")
+    return build_network(config["model_cfg"], config["num_classes"])
+
+
 def build_inference_model(recipe: str, model_config: dict, path: Path | str = "<checkpoint>") -> torch.nn.Module:
     if recipe in ("semantic",):
-        from ..models import build_network_from_config
-
         return build_network_from_config(model_config)
     if recipe == "uniparser":
         from ..uniparser.model import build_uniparser_from_config

@@ -31,7 +31,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from ..models.backbones.timm_backbone import TimmBackbone
 
-__all__ = ["UniParser", "build_uniparser", "coord_channels", "sample_kernels", "cell_centres", "index_fusion", "PRIOR_BIAS"]
+__all__ = ["UniParser", "build_uniparser", "build_uniparser_from_config", "coord_channels", "sample_kernels", "cell_centres", "index_fusion", "PRIOR_BIAS"]
 
 PRIOR_BIAS = -4.59511985013459  # log(0.01 / 0.99): the heatmap starts near 0.01 everywhere
 
@@ -199,3 +199,13 @@ def build_uniparser(model_cfg: dict) -> UniParser:
         raise ConfigError(f"model: {exc}") from None
     net.config = cfg
     return net
+
+
+def build_uniparser_from_config(config: dict) -> UniParser:
+    """Rebuild the network stored in a checkpoint (its ``model_config``, i.e. ``net.config``)."""
+    from ..errors import CheckpointError, ConfigError
+
+    try:
+        return build_uniparser(config)
+    except ConfigError as exc:
+        raise CheckpointError(f"checkpoint model config cannot be built: {exc}") from None
