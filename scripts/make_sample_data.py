@@ -74,6 +74,11 @@ def choose_stems(stems: list[str], rule: str) -> list[str]:
     raise ValueError(rule)
 
 
+def demote_headings(markdown: str) -> str:
+    """Nest a copied Markdown text under our headings: '# x' -> '### x'."""
+    return "\n".join("##" + line if line.startswith("#") else line for line in markdown.splitlines()) + "\n"
+
+
 def target_size(width: int, height: int) -> tuple[int, int]:
     scale = min(1.0, LONG_SIDE / max(width, height))
     return max(1, int(round(width * scale))), max(1, int(round(height * scale)))
@@ -142,9 +147,7 @@ def build_one(name: str, source_root: Path, out_root: Path) -> list[tuple[str, s
         "sha1 of every source file.\n\n"
         f"## Licence\n\n{LICENCE_NOTE}\n\n"
         "## Provenance of the source files (copied from the shared data's README-provenance.md)\n\n"
-        + provenance.replace("\n# ", "\n### ").removeprefix("# ").join(["### ", ""])
-        if provenance.startswith("# ")
-        else provenance
+        + demote_headings(provenance)
     )
     return sources
 

@@ -6,7 +6,15 @@
 """
 
 from .dataset import ParsingDataset, item_rng
-from .io import check_pair, load_label, merge_person_maps, read_id_map, read_image, read_label, write_label_png
+from .io import (
+    check_pair,
+    load_label,
+    merge_person_maps,
+    read_id_map,
+    read_image,
+    read_label,
+    write_label_png,
+)
 from .multi_domain import MixedDomainBatchSampler, MultiDomainDataset, collate_parsing
 from .readers import READERS, read_dataset
 from .records import Record

@@ -4,7 +4,8 @@ domains, and the batch collate function of docs/contracts.md."""
 from __future__ import annotations
 
 import bisect
-from typing import Any, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ class MultiDomainDataset(Dataset):
         self.datasets = dict(datasets)
         self.domains = list(self.datasets)
         self.sizes = [len(ds) for ds in self.datasets.values()]
-        for name, n in zip(self.domains, self.sizes):
+        for name, n in zip(self.domains, self.sizes, strict=True):
             if n == 0:
                 raise ConfigError(f"domain {name!r} has no samples")
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).tolist()

@@ -13,7 +13,8 @@ swap; the ignore value is kept.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -159,7 +160,7 @@ class RandomHorizontalFlip:
             raise ConfigError(f"flip_permutation must be an involution (perm[perm[c]] == c), got {perm.tolist()}")
         if not 0.0 <= p <= 1.0:
             raise ConfigError(f"flip probability must be in [0, 1], got {p}")
-        if n > ignore_index and ignore_index >= 0:
+        if n > ignore_index >= 0:
             raise ConfigError(f"ignore_index {ignore_index} collides with class ids 0..{n - 1}")
         self.p = float(p)
         self.ignore_index = int(ignore_index)

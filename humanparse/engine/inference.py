@@ -21,7 +21,7 @@ PAPER_TTA_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 HxWx3 RGB -> normalised float32 [3,H,W]."""
-    t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    t = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div_(255.0)
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     return (t - mean) / std

@@ -26,7 +26,6 @@ from .methods import build_method
 from .recipes import Recipe, register_recipe
 
 DOMAIN_KEYS = {"label_space", "train", "val", "weight"}
-SPLIT_KEYS = {"reader", "root", "split", "val_fraction", "split_seed", "images", "labels", "limit"}
 DATA_KEYS = {"transforms", "domain_weights", "skip_bad"}
 EVAL_KEYS = {"long_side", "tta", "scales", "batch_size", "max_images", "domains"}
 
@@ -48,8 +47,7 @@ def read_split(split_cfg: dict, domain: str, base: Path):
     """Records of one split from its config entry (reader, root, split, reader options)."""
     from ..data.readers import read_dataset
 
-    check_keys(f"key in domains.{domain} split", split_cfg, SPLIT_KEYS)
-    opts = dict(split_cfg)
+    opts = dict(split_cfg)  # reader options are checked by the reader itself
     reader = opts.pop("reader", "folder")
     if "root" not in opts:
         raise ConfigError(f"domains.{domain}: a split needs 'root' (a folder, samples://NAME or shared://NAME)")

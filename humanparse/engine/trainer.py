@@ -223,7 +223,7 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
                         f"CUDA ran out of memory at batch size {batch_size}; try train.batch_size={max(1, batch_size // 2)}"
                         " (or a smaller data.crop_size)") from None
                 if not torch.isfinite(total.detach()):
-                    bad = {k: float(v) for k, v in terms.items()}
+                    bad = {k: float(v.detach()) for k, v in terms.items()}
                     raise TrainingError(f"loss is not finite at step {step} ({bad}); the last good checkpoint is {ckpt_path}"
                                         " — lower train.lr or set train.grad_clip")
                 optimizer.zero_grad(set_to_none=True)
@@ -244,7 +244,7 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
                     bar.set_postfix(loss=f"{loss_value:.4f}")
                 if step % log_every == 0 or step == steps:
                     logger.log({"step": step, "loss": loss_value, "lr": optimizer.param_groups[0]["lr"],
-                                "time": round(time.time() - t0, 3), **{k: float(v) for k, v in terms.items()}})
+                                "time": round(time.time() - t0, 3), **{k: float(v.detach()) for k, v in terms.items()}})
                 if ckpt_every and step % ckpt_every == 0:
                     save(step)
                 if eval_every and step % eval_every == 0 and step < steps:

@@ -3,14 +3,10 @@
     from humanparse.labels import get_label_space
     lip = get_label_space("lip")                  # built-in, or a path to your own YAML file
     lip.flip_permutation, lip.adjacency, lip.mapping_to("pascal")
+
+Format and built-in domains: docs/label_domains.md.
 """
 
-from humanparse.labels.embeddings import (
-    cache_embeddings,
-    compute_name_embeddings,
-    graphonomy_static_similarity,
-    static_similarity,
-)
 from humanparse.labels.label_space import LabelSpace, voc_colormap
 from humanparse.labels.registry import get_label_space, list_label_spaces
 
@@ -24,3 +20,14 @@ __all__ = [
     "cache_embeddings",
     "voc_colormap",
 ]
+
+_FROM_EMBEDDINGS = {"static_similarity", "graphonomy_static_similarity", "compute_name_embeddings",
+                    "cache_embeddings"}
+
+
+def __getattr__(name: str):
+    # embeddings.py is imported on first use, so `python -m humanparse.labels.embeddings` runs cleanly
+    if name in _FROM_EMBEDDINGS:
+        from humanparse.labels import embeddings
+        return getattr(embeddings, name)
+    raise AttributeError(f"module 'humanparse.labels' has no attribute {name!r}")

@@ -57,9 +57,9 @@ class LabelSpace:
         self.provenance = provenance
         self.source = source
         self.palette = _readonly(np.asarray(palette, dtype=np.uint8))
-        self.flip_pairs = [tuple(p) for p in flip_pairs]
+        self._flip_pairs = tuple((a, b) for a, b in flip_pairs)
         perm = np.arange(len(names), dtype=np.int64)
-        for a, b in self.flip_pairs:
+        for a, b in self._flip_pairs:
             perm[self._index[a]], perm[self._index[b]] = self._index[b], self._index[a]
         self.flip_permutation = _readonly(perm)
         self.adjacency_is_prior = adjacency is not None
@@ -72,6 +72,11 @@ class LabelSpace:
     @property
     def names(self) -> list[str]:
         return list(self._names)
+
+    @property
+    def flip_pairs(self) -> list[tuple[str, str]]:
+        """Classes that swap under a horizontal flip, by name."""
+        return list(self._flip_pairs)
 
     @property
     def num_classes(self) -> int:
@@ -220,8 +225,9 @@ def _parse_names(raw: Any, source: str) -> list[str]:
     seen: dict[str, int] = {}
     for i, n in enumerate(raw):
         if not isinstance(n, str) or not n.strip() or n.startswith(_GROUP_PREFIX):
-            raise ConfigError(f"{source}: class {i} has an invalid name {n!r} "
-                              f"(a non-empty string not starting with {_GROUP_PREFIX!r})")
+            raise ConfigError(f"{source}: class {i} has an invalid name {n!r}: names are non-empty strings "
+                              f"not starting with {_GROUP_PREFIX!r} (quote words YAML reads as other "
+                              "types, e.g. 'null', 'yes', 'on')")
         if n in seen:
             raise ConfigError(f"{source}: duplicate class name {n!r} (ids {seen[n]} and {i})")
         seen[n] = i

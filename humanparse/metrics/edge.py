@@ -30,6 +30,8 @@ and ``collect_eval_bdry.m``:
   summed over the images and give one P, R, F (BSDS's ``F_max``).
 - AP: BSDS's ``Area_PR``: dataset P sampled by linear interpolation at recall 0, 0.01, ..., 1
   over the unique recall values (first occurrence kept), 0 outside the recall range, summed x 0.01.
+  When recall takes a single value over all thresholds (e.g. a binary prediction) the curve is one
+  point: BSDS prints 0, we return ``None``.
 
 Prediction PNGs hold edge probabilities: 8-bit (value / 255, as BSDS reads them) or 16-bit
 (value / 65535). Ground-truth PNGs hold 0/1 or 0/255.
@@ -58,8 +60,13 @@ __all__ = [
 _OFFSETS = {4: ((0, 1), (1, 0)), 8: ((0, 1), (1, 0), (1, 1), (1, -1))}
 
 
-def edges_from_labels(label: np.ndarray, connectivity: int = 4, ignore_index: int | None = 255) -> np.ndarray:
-    """uint8 0/1 edge map of a 2-D label map (see the module docstring for the rule)."""
+def edges_from_labels(
+    label: np.ndarray, connectivity: int = 4, ignore_index: int | None = 255, thin: bool = False
+) -> np.ndarray:
+    """uint8 0/1 edge map of a 2-D label map (see the module docstring for the rule).
+
+    ``thin=True`` thins the two-pixel band to one pixel (``skimage.morphology.thin``), which is what
+    BSDS-style ground truth looks like; use it for ODS/OIS ground truth (see the module docstring)."""
     if connectivity not in _OFFSETS:
         raise ConfigError(f"connectivity must be 4 or 8, got {connectivity!r}")
     label = np.asarray(label)
@@ -76,6 +83,10 @@ def edges_from_labels(label: np.ndarray, connectivity: int = 4, ignore_index: in
         diff = (a != b) & valid[ys_a, xs_a] & valid[ys_b, xs_b]
         edge[ys_a, xs_a] |= diff
         edge[ys_b, xs_b] |= diff
+    if thin:
+        from skimage.morphology import thin as _thin
+
+        edge = _thin(edge)
     return edge.astype(np.uint8)
 
 
@@ -165,10 +176,10 @@ def _prf(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return p, r, f
 
 
-def _area_pr(r: np.ndarray, p: np.ndarray) -> float:
+def _area_pr(r: np.ndarray, p: np.ndarray) -> float | None:
     ru, first = np.unique(r, return_index=True)
     if ru.size < 2:
-        return 0.0
+        return None  # BSDS prints 0 here; the curve is a single point, so AP is undefined
     ri = np.linspace(0.0, 1.0, 101)
     inside = (ri >= ru[0]) & (ri <= ru[-1])
     pi = np.where(inside, np.interp(ri, ru, p[first]), 0.0)
@@ -206,7 +217,7 @@ class EdgeEvaluator:
             pi = p[i] * d + p[i - 1] * (1 - d)
             fi = 2 * pi * ri / np.where(pi + ri == 0, 1.0, pi + ri)
             k = int(fi.argmax())
-            if fi[k] > best[0]:
+            if fi[k] > best[0] + 1e-12:  # strictly better, ignoring rounding noise
                 t = self.thresholds[i] * d[k] + self.thresholds[i - 1] * (1 - d[k])
                 best = (float(fi[k]), float(t), float(pi[k]), float(ri[k]))
         _, _, f_img = _prf(per_image)  # [N, T]

@@ -187,7 +187,9 @@ def score_pose_files(pred_file: str | Path, gt_file: str | Path, threshold: floa
         raise DataError(pred_file, f"{len(missing)} ground-truth image(s) have no prediction: {format_list(missing)}")
     extra = sorted(set(preds) - set(gts))
     if extra:
-        raise DataError(pred_file, f"{len(extra)} prediction(s) have no ground truth in {gt_file}: {format_list(extra)}")
+        raise DataError(
+            pred_file, f"{len(extra)} prediction(s) have no ground truth in {gt_file}: {format_list(extra)}"
+        )
     ids, p_all, g_all, v_all, h_all, skipped = [], [], [], [], [], []
     source = {"head_size": 0, "head_box": 0, "joints": 0}
     for image_id in sorted(gts):
@@ -220,7 +222,9 @@ def score_pose_files(pred_file: str | Path, gt_file: str | Path, threshold: floa
         v_all.append(vis)
         h_all.append(h)
     if not ids:
-        raise DataError(gt_file, "no image has a usable head size (head_size, head_box, or visible head_top and upper_neck)")
+        raise DataError(
+            gt_file, "no image has a usable head size (head_size, head_box, or visible head_top and upper_neck)"
+        )
     res = pckh(np.stack(p_all), np.stack(g_all), np.stack(v_all), np.asarray(h_all), threshold)
     return {
         "PCKh": res["mean"],

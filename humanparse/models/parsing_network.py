@@ -24,7 +24,7 @@ def pad_to_multiple(images: Tensor, multiple: int = INPUT_MULTIPLE, value: float
     default ``value=0`` is the mean colour.
     """
     h, w = int(images.shape[-2]), int(images.shape[-1])
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    pad_h, pad_w = (multiple - h % multiple) % multiple, (multiple - w % multiple) % multiple
     if pad_h or pad_w:
         images = F.pad(images, (0, pad_w, 0, pad_h), value=value)
     return images, (pad_h, pad_w)
@@ -101,7 +101,7 @@ class ParsingNetwork(nn.Module):
     def check_input_shape(images: Tensor) -> None:
         h, w = int(images.shape[-2]), int(images.shape[-1])
         if h % INPUT_MULTIPLE or w % INPUT_MULTIPLE:
-            ph, pw = -(-h // INPUT_MULTIPLE) * INPUT_MULTIPLE, -(-w // INPUT_MULTIPLE) * INPUT_MULTIPLE
+            ph, pw = (h + INPUT_MULTIPLE - 1) // INPUT_MULTIPLE * INPUT_MULTIPLE, (w + INPUT_MULTIPLE - 1) // INPUT_MULTIPLE * INPUT_MULTIPLE
             raise ValueError(
                 f"input size {h}x{w} is not a multiple of {INPUT_MULTIPLE}; pad it to {ph}x{pw} "
                 f"(humanparse.models.pad_to_multiple) and crop the output"

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ScaleSemantics", "resize_labels", "category_pooling", "MultiScaleSemanticAggregation"]
+__all__ = ["ScaleSemantics", "resize_labels", "check_labels", "category_pooling", "MultiScaleSemanticAggregation"]
 
 
 class ScaleSemantics(NamedTuple):
@@ -40,8 +40,20 @@ def resize_labels(labels: Tensor, size: Sequence[int]) -> Tensor:
     return resized[:, 0].to(labels.dtype)
 
 
+def check_labels(labels: Tensor, num_classes: int, ignore_index: int) -> None:
+    """ValueError if a label is neither in [0, Z) nor ``ignore_index`` (one host sync)."""
+    ignored = labels == ignore_index
+    bad = ~ignored & ((labels < 0) | (labels >= num_classes))
+    if bool(bad.any()):
+        values = sorted(set(labels[bad].unique().tolist()))[:5]
+        raise ValueError(
+            f"label values {values} are outside [0, {num_classes}) and not the ignore index {ignore_index}; "
+            f"check the label space of this domain"
+        )
+
+
 def category_pooling(
-    features: Tensor, labels: Tensor, num_classes: int, *, ignore_index: int = 255
+    features: Tensor, labels: Tensor, num_classes: int, *, ignore_index: int = 255, validate: bool = True
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Category-aware average and max pooling (Eq. 2, Eq. 3).
 
@@ -56,7 +68,8 @@ def category_pooling(
         count is 0.
 
     Raises:
-        ValueError: if a label is neither in [0, Z) nor ``ignore_index``, or the sizes differ.
+        ValueError: if the sizes differ, or (with ``validate``) a label is neither in [0, Z) nor
+        ``ignore_index``.
     """
     if features.dim() != 4 or labels.dim() != 3 or features.shape[0] != labels.shape[0] \
             or features.shape[-2:] != labels.shape[-2:]:
@@ -66,14 +79,9 @@ def category_pooling(
         )
     batch, dim = features.shape[:2]
     labels = labels.long()
+    if validate:
+        check_labels(labels, num_classes, ignore_index)
     ignored = labels == ignore_index
-    bad = ~ignored & ((labels < 0) | (labels >= num_classes))
-    if bool(bad.any()):
-        values = sorted(set(labels[bad].unique().tolist()))[:5]
-        raise ValueError(
-            f"label values {values} are outside [0, {num_classes}) and not the ignore index {ignore_index}; "
-            f"check the label space of this domain"
-        )
     # Bin Z collects the ignore pixels and is dropped afterwards.
     bins = labels.masked_fill(ignored, num_classes).flatten(1)  # [B, h*w]
     flat = features.float().flatten(2)  # [B, D, h*w]
@@ -112,11 +120,12 @@ class MultiScaleSemanticAggregation(nn.Module):
     def forward(self, features: Sequence[Tensor], labels: Tensor) -> list[ScaleSemantics]:
         """``features``: [H_1, H_2, H_3], each [B, D, h_l, w_l]; ``labels``: int [B, H, W] at any
         resolution (resized to each scale by nearest neighbour). Returns one ScaleSemantics per scale."""
+        check_labels(labels, self.num_classes, self.ignore_index)  # once, not per scale
         scales = []
         for feature in features:
             mask = resize_labels(labels, feature.shape[-2:])
             average, maximum, count = category_pooling(
-                feature, mask, self.num_classes, ignore_index=self.ignore_index
+                feature, mask, self.num_classes, ignore_index=self.ignore_index, validate=False
             )
             presence = (count > 0).float()
             pooled = torch.cat([average, maximum], dim=-1).to(self.proj.weight.dtype)

@@ -114,7 +114,7 @@ class MultiScaleSemanticEnhancement(nn.Module):
         if adjacency is None:
             matrix = torch.ones(num_classes, num_classes)
         else:
-            matrix = torch.as_tensor(np.asarray(adjacency), dtype=torch.float32)
+            matrix = torch.tensor(np.array(adjacency, dtype=np.float32))  # a copy (label-space arrays are read-only)
             if tuple(matrix.shape) != (num_classes, num_classes):
                 raise ValueError(f"adjacency must be [{num_classes}, {num_classes}], got {tuple(matrix.shape)}")
         # Derived from the label space, so not saved in checkpoints.

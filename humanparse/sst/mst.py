@@ -87,7 +87,7 @@ class MultiScaleSemanticTransfer(nn.Module):
         self.num_classes = (num_classes_1, num_classes_2)
         self.num_scales = num_scales
         if static_prior is not None:
-            prior = torch.as_tensor(np.asarray(static_prior), dtype=torch.float32)
+            prior = torch.tensor(np.array(static_prior, dtype=np.float32))  # a copy
             if tuple(prior.shape) != (num_classes_2, num_classes_1):
                 raise ValueError(
                     f"static prior must be [Z_2, Z_1] = [{num_classes_2}, {num_classes_1}], got {tuple(prior.shape)}"

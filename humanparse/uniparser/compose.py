@@ -59,7 +59,10 @@ class Scene:
     image: np.ndarray          # uint8 [H, W, 3]
     parts: np.ndarray          # uint8 [H, W], target space, 255 = ignore
     person_ids: np.ndarray     # uint8 [H, W], 0 = nobody, 1..N in paste (front-most last) order
-    persons: list[dict] = field(default_factory=list)  # per id: source, box (x0, y0, x1, y1), visible pixels
+    persons: list[dict] = field(default_factory=list)  # the kept persons, by id (see ``pasted``)
+    pasted: list[dict] = field(default_factory=list)   # every pasted person in paste order: source,
+    # cutout index, flipped, offset (x, y) and size (w, h) of the resized cut-out, box (clipped),
+    # visible pixels, final id (0 = dropped)
 
 
 def cutout_from_sample(
@@ -184,8 +187,10 @@ class SceneComposer:
             y = int(rng.integers(int(-mo * h), max(int(-mo * h), H - h + int(mo * h)) + 1))
             x = int(rng.integers(int(-mo * w), max(int(-mo * w), W - w + int(mo * w)) + 1))
             cy0, cx0, cy1, cx1 = max(y, 0), max(x, 0), min(y + h, H), min(x + w, W)
+            entry = {"source": cut.source, "cutout": c, "flipped": flipped, "offset": [x, y], "size": [w, h],
+                     "box": None}
+            info.append(entry)
             if cy1 <= cy0 or cx1 <= cx0:
-                info.append({"source": cut.source, "cutout": c, "flipped": flipped, "box": None})
                 continue
             sub = (slice(cy0 - y, cy1 - y), slice(cx0 - x, cx1 - x))
             m = pparts[sub] != 0
@@ -193,15 +198,17 @@ class SceneComposer:
             image[region][m] = pimg[sub][m]
             parts[region][m] = pparts[sub][m]
             ids[region][m] = k
-            info.append({"source": cut.source, "cutout": c, "flipped": flipped, "box": [cx0, cy0, cx1, cy1]})
+            entry["box"] = [cx0, cy0, cx1, cy1]
         visible = np.bincount(ids.ravel(), minlength=n + 1)
         new_ids = np.zeros(n + 1, np.int32)
         persons = []
         for k in range(1, n + 1):
+            info[k - 1]["visible"] = int(visible[k])
+            info[k - 1]["id"] = 0
             if visible[k] >= self.min_visible and visible[k] > 0:
-                new_ids[k] = len(persons) + 1
-                persons.append({**info[k - 1], "id": len(persons) + 1, "visible": int(visible[k])})
+                new_ids[k] = info[k - 1]["id"] = len(persons) + 1
+                persons.append(info[k - 1])
         dropped = (ids > 0) & (new_ids[ids] == 0)
         parts[dropped] = IGNORE
         person_ids = new_ids[ids].astype(np.uint8 if len(persons) < 256 else np.int32)
-        return Scene(image=image, parts=parts, person_ids=person_ids, persons=persons)
+        return Scene(image=image, parts=parts, person_ids=person_ids, persons=persons, pasted=info)

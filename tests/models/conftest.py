@@ -17,3 +17,15 @@ def tiny_network():
 
     torch.manual_seed(0)
     return build_network(TINY_CFG, NUM_CLASSES)
+
+
+@pytest.fixture
+def tiny_cfg():
+    import copy
+
+    return copy.deepcopy(TINY_CFG)
+
+
+@pytest.fixture
+def num_classes():
+    return dict(NUM_CLASSES)

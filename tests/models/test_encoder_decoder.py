@@ -37,10 +37,20 @@ def test_decoder_scales_and_laterals():
     torch.manual_seed(0)
     dec = SwinUpDecoder(encoder_dim=24, lateral_channels=[10, 24, 24], dim=16, depths=(1, 1, 2), num_heads=2,
                         window_size=4).eval()
-    e8, e16, e32, c4 = torch.randn(2, 24, 8, 6), torch.randn(2, 24, 4, 3), torch.randn(2, 24, 2, 2), torch.randn(2, 10, 16, 12)
-    e32 = e32[..., :2]
-    e32 = torch.randn(2, 24, 2, 2)[..., :2]
-    out = dec([e8, e16, torch.randn(2, 24, 2, 2)[:, :, :, :2]], c4) if False else None
-    e32 = torch.randn(2, 24, 2, 1)
-    e32 = torch.randn(2, 24, 2, 2)
-    out = dec([e8, e16, e32[..., :2]], c4) if e32.shape[-1] * 2 != e16.shape[-1] else None
+    # a 64x96 image: stride 4, 8, 16, 32
+    c4, e8, e16, e32 = (torch.randn(2, c, 64 // s, 96 // s) for c, s in ((10, 4), (24, 8), (24, 16), (24, 32)))
+    out = dec([e8, e16, e32], c4)
+    assert list(out) == ["H1", "H2", "H3", "F"]
+    assert {k: tuple(v.shape) for k, v in out.items()} == {
+        "H1": (2, 16, 4, 6), "H2": (2, 16, 8, 12), "H3": (2, 16, 16, 24), "F": (2, 16, 16, 24)}
+    assert not isinstance(dec.input_proj, torch.nn.Identity) and dec.out_dim == 16  # 24 -> 16 needs a projection
+    # every input reaches F; the backbone stride-4 map only at 1/4 (H1, H2 do not depend on it)
+    for index, name in enumerate(["e8", "e16", "e32", "c4"]):
+        inputs = [e8, e16, e32, c4]
+        inputs[index] = inputs[index] + torch.randn_like(inputs[index])
+        new = dec(inputs[:3], inputs[3])
+        assert not torch.allclose(new["F"], out["F"]), name
+        if name == "c4":
+            assert torch.equal(new["H2"], out["H2"])
+    with pytest.raises(ConfigError, match="3 lateral_channels"):
+        SwinUpDecoder(encoder_dim=24, lateral_channels=[10, 24], dim=16, num_heads=2)

@@ -8,8 +8,8 @@ One module per on-disk layout; ``docs/datasets.md`` describes each. A reader is 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from humanparse.errors import ConfigError, DataError, check_keys, unknown_key_message
 

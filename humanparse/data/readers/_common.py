@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from humanparse.errors import ConfigError, DataError
 
@@ -47,7 +47,7 @@ def read_id_list(path: Path) -> list[str]:
 
 def stable_fraction(stem: str, seed: int) -> float:
     """A number in [0, 1) fixed by (seed, stem): the first 8 bytes of sha1("<seed>:<stem>")."""
-    digest = hashlib.sha1(f"{seed}:{stem}".encode("utf-8")).digest()
+    digest = hashlib.sha1(f"{seed}:{stem}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 

@@ -17,7 +17,14 @@ from pathlib import Path
 from humanparse.errors import DataError
 
 from ..records import Record
-from ._common import IMAGE_EXTS, LABEL_EXTS, files_by_stem, lookup, read_id_list, require_dir
+from ._common import (
+    IMAGE_EXTS,
+    LABEL_EXTS,
+    files_by_stem,
+    lookup,
+    read_id_list,
+    require_dir,
+)
 from .lip import read_split_folders
 
 

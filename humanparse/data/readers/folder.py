@@ -17,7 +17,15 @@ from pathlib import Path
 from humanparse.errors import ConfigError, DataError
 
 from ..records import Record
-from ._common import IMAGE_EXTS, LABEL_EXTS, files_by_stem, hash_split, lookup, read_id_list, require_dir
+from ._common import (
+    IMAGE_EXTS,
+    LABEL_EXTS,
+    files_by_stem,
+    hash_split,
+    lookup,
+    read_id_list,
+    require_dir,
+)
 
 
 def read_folder(

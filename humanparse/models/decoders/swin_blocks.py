@@ -37,24 +37,19 @@ def _unwindows(x: Tensor, window: int, b: int, h: int, w: int) -> Tensor:
 
 
 def _attention_mask(h: int, w: int, valid_h: int, valid_w: int, window: int, shift: int, device) -> Tensor | None:
-    """[nW, N, N] additive mask: keys from another shifted region, or padding, are forbidden."""
+    """[nW, N, N] additive mask on the (rolled, padded) h x w map: keys from another shift region, or
+    padding, are forbidden. Built from comparisons only (no in-place slice writes), which exports cleanly.
+    """
     if shift == 0 and valid_h == h and valid_w == w:
         return None
-    regions = torch.zeros(h, w, device=device)
-    if shift:
-        bounds = (slice(0, -window), slice(-window, -shift), slice(-shift, None))
-        label = 0
-        for hs in bounds:
-            for ws in bounds:
-                regions[hs, ws] = label
-                label += 1
-    # region labels above are in the rolled frame (as the map is when attended); padding is bottom/right
-    # of the unrolled map, so roll it into the same frame before marking it
-    padding = torch.zeros(h, w, dtype=torch.bool, device=device)
-    padding[valid_h:, :] = True
-    padding[:, valid_w:] = True
-    if shift:
-        padding = padding.roll(shifts=(-shift, -shift), dims=(0, 1))
+    rows = torch.arange(h, device=device)
+    cols = torch.arange(w, device=device)
+    # shift regions, in the rolled frame: [0, n - window), [n - window, n - shift), [n - shift, n)
+    row_region = (rows >= h - window).long() + (rows >= h - shift).long() if shift else torch.zeros_like(rows)
+    col_region = (cols >= w - window).long() + (cols >= w - shift).long() if shift else torch.zeros_like(cols)
+    regions = row_region[:, None] * 3 + col_region[None, :]
+    # padding is bottom/right of the unrolled map: its rolled position is (i + shift) mod n
+    padding = (((rows + shift) % h)[:, None] >= valid_h) | (((cols + shift) % w)[None, :] >= valid_w)
     regions = regions.masked_fill(padding, -1)
     keys = _windows(regions[None, :, :, None], window).squeeze(-1)  # [nW, N]
     mask = (keys[:, None, :] != keys[:, :, None]) | (keys[:, None, :] < 0)
@@ -102,7 +97,8 @@ class SwinBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, h, w, c = x.shape
         ws = self.window
-        hp, wp = -(-h // ws) * ws, -(-w // ws) * ws
+        # positive operands only: a traced size is exported with C-style (truncating) division
+        hp, wp = (h + ws - 1) // ws * ws, (w + ws - 1) // ws * ws
         shift = self.shift if max(hp, wp) > ws else 0  # one window: nothing to shift across
         y = F.pad(self.norm1(x), (0, 0, 0, wp - w, 0, hp - h))
         if shift:

@@ -1,0 +1,100 @@
+"""Targets for HTCorrM's auxiliary tasks, derived from what a dataset has.
+
+Edges (no dataset ships edge labels; the paper derives them from parsing labels)::
+
+    edge = edges_from_labels(label, connectivity, ignore_index)    # metrics.edge: both sides of a border
+    edge = dilate(edge, 3x3 square, ``dilation`` times)             # default once: a ~4 px band
+    edge[label == ignore_index] = ignore_index                      # padding is neither edge nor not
+
+CorrPM marks one side of each 8-connected border and dilates it with a 3x3 square (a 3-4 px band);
+``edges_from_labels`` marks both sides (2 px), so one 3x3 dilation gives a 4 px band. ``dilation=0``
+keeps the 2 px band. Part/background borders are edges, borders against ignore pixels are not.
+
+Pose (16 MPII/LIP joints; ``metrics.pose`` holds the joint order and the encoder/decoder)::
+
+    heatmaps [J, H/stride, W/stride] = encode_heatmaps(keypoints, ..., stride, sigma=2)
+    weight   [J] = 1 for a visible joint (v > 0) whose centre lies on the heatmap grid, else 0
+
+Keypoints are ``[J, 3]`` arrays of (x, y, v) in input pixels, pixel centres at integer coordinates
+(the convention of ``cv2.warpAffine`` and of a left-right mirror ``x -> W - 1 - x``).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..metrics.edge import edges_from_labels
+from ..metrics.pose import FLIP_INDEX, JOINT_NAMES, decode_heatmaps, encode_heatmaps
+
+__all__ = [
+    "NUM_JOINTS",
+    "edge_target",
+    "pose_targets",
+    "decode_pose",
+    "flip_keypoints",
+    "transform_keypoints",
+]
+
+NUM_JOINTS = len(JOINT_NAMES)
+
+
+def edge_target(label: np.ndarray, *, connectivity: int = 8, dilation: int = 1, ignore_index: int = 255) -> np.ndarray:
+    """uint8 [H, W]: 1 = edge, 0 = not, ``ignore_index`` where the parsing label is ignored."""
+    label = np.asarray(label)
+    edge = edges_from_labels(label, connectivity=connectivity, ignore_index=ignore_index)
+    if dilation < 0:
+        raise ValueError(f"edge dilation must be >= 0, got {dilation}")
+    if dilation:
+        edge = cv2.dilate(edge, np.ones((3, 3), np.uint8), iterations=int(dilation))
+    edge = edge.astype(np.uint8)
+    edge[label == ignore_index] = ignore_index
+    return edge
+
+
+def pose_targets(keypoints: np.ndarray, image_size: tuple[int, int], *, stride: int = 4,
+                 sigma: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """(heatmaps float32 [J, ceil(H/stride), ceil(W/stride)], weight float32 [J]) for one image.
+
+    A joint whose centre falls outside the heatmap grid gets weight 0 (its map is still encoded, and
+    is nearly empty); invisible joints (v <= 0) get an all-zero map and weight 0.
+    """
+    kp = np.asarray(keypoints, np.float64)
+    h, w = -(-int(image_size[0]) // stride), -(-int(image_size[1]) // stride)
+    heatmaps = encode_heatmaps(kp, (h, w), stride, sigma)
+    cx, cy = kp[:, 0] / stride, kp[:, 1] / stride
+    with np.errstate(invalid="ignore"):
+        inside = (cx >= -0.5) & (cx <= w - 0.5) & (cy >= -0.5) & (cy <= h - 0.5)
+    weight = ((kp[:, 2] > 0) & inside & np.isfinite(cx) & np.isfinite(cy)).astype(np.float32)
+    heatmaps[weight == 0] = 0.0
+    return heatmaps, weight
+
+
+def decode_pose(heatmaps: np.ndarray, *, stride: int = 4) -> np.ndarray:
+    """Heatmaps [..., J, h, w] -> keypoints [..., J, 3] = (x, y, peak value) in input pixels."""
+    return decode_heatmaps(heatmaps, stride)
+
+
+def flip_keypoints(keypoints: np.ndarray, width: int) -> np.ndarray:
+    """Mirror keypoints of an image ``width`` pixels wide: x -> W - 1 - x, and swap left/right joints."""
+    kp = np.asarray(keypoints, np.float64).copy()
+    kp[:, 0] = (width - 1) - kp[:, 0]
+    return kp[list(FLIP_INDEX)]
+
+
+def transform_keypoints(keypoints: np.ndarray, matrix: np.ndarray, out_size: tuple[int, int] | None = None,
+                        *, flipped: bool = False) -> np.ndarray:
+    """Apply a 2x3 affine ``matrix`` (the one given to ``cv2.warpAffine``) to (x, y) and keep ``v``.
+
+    ``flipped=True`` says the matrix mirrors the image, so left and right joints swap indices. With
+    ``out_size`` (h, w), joints that land outside the output image become invisible (v = 0).
+    """
+    kp = np.asarray(keypoints, np.float64).copy()
+    xy = kp[:, :2] @ np.asarray(matrix, np.float64)[:, :2].T + np.asarray(matrix, np.float64)[:, 2]
+    kp[:, :2] = xy
+    if out_size is not None:
+        h, w = out_size
+        with np.errstate(invalid="ignore"):
+            outside = ~((xy[:, 0] >= 0) & (xy[:, 0] <= w - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= h - 1))
+        kp[outside, 2] = 0.0
+    return kp[list(FLIP_INDEX)] if flipped else kp
