@@ -17,7 +17,9 @@ __all__ = ["ParsingNetwork", "pad_to_multiple", "INPUT_MULTIPLE"]
 INPUT_MULTIPLE = 32  # the coarsest stride: H and W must be multiples of it
 
 
-def pad_to_multiple(images: Tensor, multiple: int = INPUT_MULTIPLE, value: float = 0.0) -> tuple[Tensor, tuple[int, int]]:
+def pad_to_multiple(
+    images: Tensor, multiple: int = INPUT_MULTIPLE, value: float = 0.0
+) -> tuple[Tensor, tuple[int, int]]:
     """Pad [..., H, W] at the bottom and right up to multiples of ``multiple``.
 
     Returns ``(padded, (pad_h, pad_w))``; crop outputs with ``[..., :H, :W]``. With normalised images the
@@ -101,7 +103,8 @@ class ParsingNetwork(nn.Module):
     def check_input_shape(images: Tensor) -> None:
         h, w = int(images.shape[-2]), int(images.shape[-1])
         if h % INPUT_MULTIPLE or w % INPUT_MULTIPLE:
-            ph, pw = (h + INPUT_MULTIPLE - 1) // INPUT_MULTIPLE * INPUT_MULTIPLE, (w + INPUT_MULTIPLE - 1) // INPUT_MULTIPLE * INPUT_MULTIPLE
+            m = INPUT_MULTIPLE
+            ph, pw = h + (m - h % m) % m, w + (m - w % m) % m
             raise ValueError(
                 f"input size {h}x{w} is not a multiple of {INPUT_MULTIPLE}; pad it to {ph}x{pw} "
                 f"(humanparse.models.pad_to_multiple) and crop the output"

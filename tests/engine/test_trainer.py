@@ -48,9 +48,23 @@ def test_resume_reproduces_the_uninterrupted_loss_sequence(tmp_path):
     assert 0.0 <= full["eval"]["lip/mIoU"] <= 1.0
 
 
-def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path):
-    cfg = tiny_config(steps=6, checkpoint_every=2, lr=1e38)
+def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    from humanparse.engine.supervised import SupervisedMethod
+
+    original = SupervisedMethod.training_step
+    calls = []
+
+    def nan_at_step_3(self, model, batch):
+        terms = original(self, model, batch)
+        calls.append(1)
+        if len(calls) == 3:
+            terms["seg/lip"] = terms["seg/lip"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(SupervisedMethod, "training_step", nan_at_step_3)
+    cfg = tiny_config(steps=6, checkpoint_every=2)
     with pytest.raises(TrainingError, match="not finite"):
         train(cfg, output_dir=tmp_path, progress=False)
     state = torch.load(tmp_path / "last.pt", weights_only=True)
-    assert state["step"] >= 2
+    assert state["step"] == 2  # the last good checkpoint, before the bad step
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())

@@ -1,4 +1,5 @@
-"""Tiny HTCorrM networks for CPU tests: resnet18 with random weights, 64x64 inputs, narrow encoders."""
+"""Tiny HTCorrM networks for CPU tests: timm's test_resnet (resnet18 where named) with random weights,
+64x64 inputs, narrow encoders."""
 
 import copy
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 TINY_MODEL = {
-    "backbone": {"name": "resnet18", "pretrained": None},
+    "backbone": {"name": "test_resnet", "pretrained": None},
     "channels": 32,
     "aspp_channels": 16,
     "pose_mid_channels": 16,

@@ -76,7 +76,7 @@ def test_main_task_switches_head_and_loss(main, aux, channels, make_net, make_ba
 
 
 def test_forward_backward_shapes_and_every_parameter_gets_a_gradient(make_net, make_batch):
-    net = make_net(fusion="hnl", aux_tasks=["edge", "pose"]).train()
+    net = make_net(backbone={"name": "resnet18", "pretrained": None}, fusion="hnl", aux_tasks=["edge", "pose"]).train()
     batch = make_batch()
     with torch.no_grad():  # move W_2 off zero so gradients reach theta/phi/g as well
         net.fusion.w2.weight.fill_(0.01)

@@ -110,6 +110,6 @@ class MSDeformAttn(nn.Module):
         weights = weights.softmax(-1).view(batch, queries, nh, nl, npt)
         # offsets are in pixels of each level: normalise by (w, h)
         normaliser = torch.tensor([[w, h] for h, w in spatial_shapes], dtype=torch.float32, device=query.device)
-        locations = reference_points.float()[:, :, None, :, None, :] + offsets / normaliser[None, None, None, :, None, :]
+        locations = reference_points.float()[:, :, None, :, None, :] + offsets / normaliser[:, None, :]
         out = ms_deform_attn(v.float(), spatial_shapes, locations, weights).to(v.dtype)
         return self.output_proj(out)
