@@ -66,7 +66,8 @@ def predict_probabilities(
 ) -> list[torch.Tensor]:
     """Class probabilities [C, H, W] (float32, CPU) at each input image's own size.
 
-    Images of different sizes are batched by padding to the largest (rounded up to ``size_divisor``).
+    Images are padded (bottom/right) to a multiple of ``size_divisor``; images of the same padded size
+    share a batch, so a prediction never depends on the other images of the call.
     With several scales and/or flip, the softmax probabilities of all views are averaged.
     """
     if flip and flip_permutation is None:
@@ -83,25 +84,32 @@ def predict_probabilities(
             if (th, tw) != (h, w):
                 t = F.interpolate(t[None], size=(th, tw), mode="bilinear", align_corners=False)[0]
             resized.append(t)
-        ph = -(-max(t.shape[1] for t in resized) // size_divisor) * size_divisor
-        pw = -(-max(t.shape[2] for t in resized) // size_divisor) * size_divisor
-        batch = torch.zeros(len(resized), 3, ph, pw)
+        # Batch only images of the same padded size: an image's prediction must not depend on
+        # which other images share its batch (padding is context for the attention layers).
+        groups: dict[tuple[int, int], list[int]] = {}
         for i, t in enumerate(resized):
-            batch[i, :, : t.shape[1], : t.shape[2]] = t
-        batch = batch.to(device)
-        passes = [(batch, False)] + ([(batch.flip(-1), True)] if flip else [])
-        for inp, flipped in passes:
-            logits = _forward_logits(model, inp, domain).float()
-            logits = F.interpolate(logits, size=(ph, pw), mode="bilinear", align_corners=False)
-            if flipped:
-                logits = flip_logits_back(logits, flip_permutation)
-            for i, (t, (h, w)) in enumerate(zip(resized, sizes)):
-                # flip_logits_back restored the orientation, so the image sits top-left again
-                crop = logits[i : i + 1, :, : t.shape[1], : t.shape[2]]
-                crop = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
-                probs = crop.softmax(1)[0].cpu()
-                sums[i] = probs if sums[i] is None else sums[i] + probs
-        views += len(passes)
+            key = (-(-t.shape[1] // size_divisor) * size_divisor, -(-t.shape[2] // size_divisor) * size_divisor)
+            groups.setdefault(key, []).append(i)
+        for (ph, pw), members in groups.items():
+            batch = torch.zeros(len(members), 3, ph, pw)
+            for j, i in enumerate(members):
+                t = resized[i]
+                batch[j, :, : t.shape[1], : t.shape[2]] = t
+            batch = batch.to(device)
+            passes = [(batch, False)] + ([(batch.flip(-1), True)] if flip else [])
+            for inp, flipped in passes:
+                logits = _forward_logits(model, inp, domain).float()
+                logits = F.interpolate(logits, size=(ph, pw), mode="bilinear", align_corners=False)
+                if flipped:
+                    logits = flip_logits_back(logits, flip_permutation)
+                for j, i in enumerate(members):
+                    t, (h, w) = resized[i], sizes[i]
+                    # flip_logits_back restored the orientation, so the image sits top-left again
+                    crop = logits[j : j + 1, :, : t.shape[1], : t.shape[2]]
+                    crop = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)
+                    probs = crop.softmax(1)[0].cpu()
+                    sums[i] = probs if sums[i] is None else sums[i] + probs
+        views += 2 if flip else 1
     return [s / views for s in sums]
 
 

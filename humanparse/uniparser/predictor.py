@@ -68,14 +68,28 @@ class MultiPersonParser:
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str | torch.device = "cpu", **kwargs) -> "MultiPersonParser":
         """From ``model.safetensors`` (inference) or ``last.pt`` (training) of a ``uniparser`` run."""
-        from ..engine.loading import load_model
+        from ..engine.checkpoint import load_training_checkpoint, read_inference_checkpoint
+        from ..labels import LabelSpace
+        from .model import build_uniparser_from_config
 
-        model, label_spaces, meta = load_model(path, device=device)
+        path = Path(path)
+        if path.suffix == ".safetensors":
+            meta, state = read_inference_checkpoint(path)
+        else:
+            ckpt = load_training_checkpoint(path)
+            meta = {"recipe": ckpt.get("recipe"), "model_config": ckpt["model_config"],
+                    "label_spaces": ckpt.get("label_spaces", {})}
+            state = ckpt["model"]
         if meta.get("recipe") != "uniparser":
             raise CheckpointError(f"{path} is a {meta.get('recipe')!r} model, not a UniParser (multi-person) one; "
                                   "use humanparse.api.Parser for semantic models")
-        label_space = next(iter(label_spaces.values())) if label_spaces else None
-        return cls(model, label_space, device=device, **kwargs)
+        model = build_uniparser_from_config(meta["model_config"])
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"{path}: weights do not match the architecture in its config "
+                                  f"(missing: {sorted(missing)[:8]}, unexpected: {sorted(unexpected)[:8]})")
+        spaces = [LabelSpace.from_dict(d, source=f"{path}:{name}") for name, d in meta.get("label_spaces", {}).items()]
+        return cls(model, spaces[0] if spaces else None, device=device, **kwargs)
 
     @classmethod
     def from_model(cls, model: torch.nn.Module, label_space=None, **kwargs) -> "MultiPersonParser":

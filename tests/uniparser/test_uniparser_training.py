@@ -21,9 +21,9 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_composed_batch(tiny_cfg, syntheti
     totals, first_terms = [], None
     for step in range(8):
         terms = method.training_step(model, batch)
-        first_terms = first_terms or {k: float(v) for k, v in terms.items()}
+        first_terms = first_terms or {k: float(v.detach()) for k, v in terms.items()}
         total = sum(terms.values())
-        totals.append(float(total))
+        totals.append(float(total.detach()))
         opt.zero_grad()
         total.backward()
         opt.step()
