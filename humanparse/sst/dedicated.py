@@ -122,7 +122,9 @@ def _rebuild_network(model_config: Mapping) -> nn.Module:
 
     config = copy.deepcopy(dict(model_config or {}))
     if set(config) != {"model_cfg", "num_classes"}:
-        raise CheckpointError(f"the checkpoint's model_config has keys {sorted(config)}; expected model_cfg, num_classes")
+        raise CheckpointError(
+            f"the checkpoint's model_config has keys {sorted(config)}; expected model_cfg, num_classes"
+        )
     backbone = config["model_cfg"].get("backbone")
     if isinstance(backbone, dict):
         backbone["pretrained"] = None
@@ -195,7 +197,9 @@ class SSTDedicated(TrainingMethod):
         needs_layers = use_aux or use_scr_img
         self.msa, self.mse, self.mst = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
         if needs_layers:
-            self.msa[target_domain] = MultiScaleSemanticAggregation(feature_dim, target_num_classes, ignore_index=ignore_index)
+            self.msa[target_domain] = MultiScaleSemanticAggregation(
+                feature_dim, target_num_classes, ignore_index=ignore_index
+            )
         if needs_layers or use_scr_dataset:
             self.mse[target_domain] = MultiScaleSemanticEnhancement(
                 feature_dim, target_num_classes, adjacency=target_adjacency, use_intra_prior=use_intra_prior,
@@ -254,14 +258,18 @@ class SSTDedicated(TrainingMethod):
         sources = list(source_domains) if source_domains else list(stored_spaces)
         for domain in sources:
             if domain not in stored_spaces:
-                raise ConfigError(f"source domain {domain!r} is not in the step-1 checkpoint (it has {sorted(stored_spaces)})")
+                raise ConfigError(
+                    f"source domain {domain!r} is not in the step-1 checkpoint (it has {sorted(stored_spaces)})"
+                )
         if target_domain in sources:
             raise ConfigError(
                 f"target_domain {target_domain!r} is a source domain of the step-1 checkpoint; "
                 "list the others under source_domains"
             )
         if target_domain not in label_spaces:
-            raise ConfigError(f"target_domain {target_domain!r} is not a domain of this experiment ({sorted(label_spaces)})")
+            raise ConfigError(
+                f"target_domain {target_domain!r} is not a domain of this experiment ({sorted(label_spaces)})"
+            )
         target_space = resolve_label_spaces({target_domain: label_spaces[target_domain]})[target_domain]
         check_model_head(model, target_domain, target_space.num_classes)
 

@@ -141,9 +141,11 @@ def check_options(kind: str, cfg: Mapping) -> None:
         if key in cfg and (isinstance(cfg[key], bool) or not isinstance(cfg[key], (int, float)) or cfg[key] < 0):
             raise ConfigError(f"{kind} key {key!r} must be a number >= 0, got {cfg[key]!r}")
     if "static_prior" in cfg and cfg["static_prior"] not in STATIC_PRIORS:
-        raise ConfigError(f"{kind} key 'static_prior' must be one of {', '.join(STATIC_PRIORS)}, got {cfg['static_prior']!r}")
+        choices = ", ".join(STATIC_PRIORS)
+        raise ConfigError(f"{kind} key 'static_prior' must be one of {choices}, got {cfg['static_prior']!r}")
     if "pairing" in cfg and cfg["pairing"] not in PAIRING_STRATEGIES:
-        raise ConfigError(f"{kind} key 'pairing' must be one of {', '.join(PAIRING_STRATEGIES)}, got {cfg['pairing']!r}")
+        choices = ", ".join(PAIRING_STRATEGIES)
+        raise ConfigError(f"{kind} key 'pairing' must be one of {choices}, got {cfg['pairing']!r}")
 
 
 def check_domain_name(domain: str) -> None:
@@ -194,7 +196,8 @@ class SSTUniversal(TrainingMethod):
         self.use_aux, self.use_intra_prior = use_aux, use_intra_prior
         self.use_scr_dataset, self.use_scr_img = use_scr_dataset, use_scr_img
         self.ignore_index = ignore_index
-        self.pairs = domain_pairs(self.num_classes, pairing) if (use_scr_dataset or use_scr_img) else []
+        pairs = domain_pairs(self.num_classes, pairing)  # validates ``pairing`` even when unused
+        self.pairs = pairs if (use_scr_dataset or use_scr_img) else []
 
         # Build only what the enabled terms use, so every parameter receives a gradient.
         needs_layers = use_aux or (use_scr_img and bool(self.pairs))
@@ -223,7 +226,8 @@ class SSTUniversal(TrainingMethod):
 
     @classmethod
     def from_config(cls, cfg: Mapping, *, model: nn.Module, label_spaces: Mapping) -> "SSTUniversal":
-        """``cfg``: the method's config section (keys: see ``CONFIG_KEYS``); ``label_spaces``: {domain: LabelSpace or name}."""
+        """``cfg``: the method's config section (keys: ``CONFIG_KEYS``); ``label_spaces``: {domain: LabelSpace,
+        name, path or stored dict}."""
         cfg = dict(cfg or {})
         check_keys("sst method key", cfg, CONFIG_KEYS)
         check_options("sst method", cfg)

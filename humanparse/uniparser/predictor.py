@@ -25,7 +25,7 @@ from ..engine.checkpoint import atomic_write
 from ..errors import CheckpointError
 from .inference import predict
 
-__all__ = ["MultiPersonParser", "write_cihp_predictions", "write_id_png"]
+__all__ = ["MultiPersonParser", "write_cihp_predictions", "write_id_png", "parse_files_multi"]
 
 
 def _person_palette() -> np.ndarray:
@@ -139,3 +139,34 @@ def write_cihp_predictions(results: Sequence[dict], stems: Sequence[str], out_di
         scores[stem] = {str(p["id"]): float(p["score"]) for p in result["persons"]}
     _write_json(out / "scores.json", scores)
     return out
+
+
+def parse_files_multi(checkpoint: str | Path, inputs, out_dir: str | Path, *, device: str = "cpu",
+                      batch_size: int = 4, long_side: int | None = None, **thresholds):
+    """``humanparse parse --task multi``: files / folders / globs -> ``<stem>_persons.png``,
+    ``<stem>_parts.png`` and ``<stem>.json`` per image. Unreadable images are reported and skipped."""
+    import sys
+
+    from ..api import ParseReport, _output_stems, expand_inputs
+    from ..data.io import read_image
+    from ..engine.trainer import resolve_device
+    from ..errors import HumanparseError
+
+    parser = MultiPersonParser.from_checkpoint(checkpoint, device=resolve_device(device),
+                                               long_side=long_side, batch_size=batch_size, **thresholds)
+    paths = expand_inputs(inputs)
+    stems = _output_stems(paths)
+    report = ParseReport()
+    for start in range(0, len(paths), parser.batch_size):
+        images, names = [], []
+        for path, stem in zip(paths[start:start + parser.batch_size], stems[start:start + parser.batch_size]):
+            try:
+                images.append(read_image(path))
+            except HumanparseError as exc:
+                report.failed[str(path)] = str(exc)
+                print(f"skipped {path}: {exc}", file=sys.stderr)
+                continue
+            names.append(stem)
+        for result, stem in zip(parser(images), names):
+            report.written += list(parser.write(result, out_dir, stem).values())
+    return report

@@ -1,6 +1,9 @@
 import ast
 import copy
+import inspect
+import io
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -98,21 +101,42 @@ def test_rebuild_from_config_gives_same_architecture(tiny_network):
     assert "extra" in build_network(**tiny_network.config).domains
 
 
-def test_trace_one_domain_at_two_sizes(tiny_network):
-    class OneDomain(torch.nn.Module):
-        def __init__(self, net, domain):
-            super().__init__()
-            self.net, self.domain = net, domain
+class OneDomain(torch.nn.Module):
+    """What an exporter sees: images -> one domain's logits."""
 
-        def forward(self, images):
-            return self.net(images, [self.domain])["logits"][self.domain]
+    def __init__(self, net, domain):
+        super().__init__()
+        self.net, self.domain = net, domain
 
-    wrapper = OneDomain(tiny_network.eval(), "coarse")
-    for size in ((64, 64), (96, 64)):
-        x = torch.randn(1, 3, *size)
-        with torch.no_grad():
-            traced = torch.jit.trace(wrapper, x, check_trace=False)
-            torch.testing.assert_close(traced(x), wrapper(x), rtol=1e-4, atol=1e-4)
+    def forward(self, images):
+        return self.net(images, [self.domain])["logits"][self.domain]
+
+
+def test_trace_one_domain(tiny_network):
+    wrapper = OneDomain(tiny_network, "coarse").eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        traced = torch.jit.trace(wrapper, x, check_trace=False)
+        torch.testing.assert_close(traced(x), wrapper(x), rtol=1e-4, atol=1e-4)
+
+
+def test_onnx_export_matches_eager(tiny_network):
+    """Exported at a second, non-square size (padded Swin windows); run by onnx's reference evaluator."""
+    onnx = pytest.importorskip("onnx")
+    from onnx.reference import ReferenceEvaluator
+
+    wrapper = OneDomain(tiny_network, "fine").eval()
+    x = torch.randn(1, 3, 96, 64)
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(wrapper, (x,), buffer, opset_version=20, input_names=["images"], **legacy)
+    model = onnx.load_model_from_string(buffer.getvalue())
+    onnx.checker.check_model(model)
+    (logits,) = ReferenceEvaluator(model).run(None, {"images": x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(logits), wrapper(x), rtol=1e-4, atol=1e-4)
 
 
 def test_network_never_imports_training_code():
