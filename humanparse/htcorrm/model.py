@@ -117,12 +117,14 @@ class HTCorrMNet(nn.Module):
     """
 
     def __init__(self, backbone: nn.Module, *, num_classes: int, domain: str = "parsing",
-                 main_task: str = "parsing", aux_tasks: Sequence[str] = ("edge", "pose"), fusion: str = "hnl",
+                 main_task: str = "parsing", aux_tasks: Sequence[str] | None = None, fusion: str = "hnl",
                  num_joints: int = 16, channels: int = 512, aspp_channels: int = 256,
                  aspp_rates: Sequence[int] = (12, 24, 36), aspp_dropout: float = 0.1, pose_mid_channels: int = 256,
                  edge_mid_channels: int = 256, edge_levels: Sequence[int] = (0, 1, 2),
                  hnl_inner_channels: int | None = None, hnl_sub_sample: bool = False):
         super().__init__()
+        if aux_tasks is None:  # default: the full model, both other tasks auxiliary
+            aux_tasks = [t for t in TASKS if t != main_task]
         aux_tasks = list(aux_tasks)
         _check_tasks(main_task, aux_tasks, fusion)
         strides = list(getattr(backbone, "strides", []))

@@ -86,7 +86,8 @@ class HTCorrMRecipe(Recipe):
         self.data_cfg = section(cfg, "data", DATA_KEYS)
         self.eval_cfg = section(cfg, "eval", EVAL_KEYS)
         main = self.model_cfg.get("main_task", "parsing")
-        self.tasks = [main] + list(self.model_cfg.get("aux_tasks", ["edge", "pose"]))
+        aux = self.model_cfg.get("aux_tasks")
+        self.tasks = [main] + (list(aux) if aux is not None else [t for t in TASKS if t != main])
         for t in self.eval_cfg.get("tasks") or []:
             if t not in TASKS:
                 raise ConfigError(f"eval.tasks: unknown task {t!r} (choose from {list(TASKS)})")

@@ -71,6 +71,18 @@ def test_backward_reaches_every_part(tiny_network):
             assert not zero, f"{part}: zero gradient for {zero[:5]}"
 
 
+def test_bf16_autocast_close_to_float32(tiny_network):
+    """Sampling locations and grid_sample stay float32 under autocast; the rest follows bf16."""
+    x = torch.randn(1, 3, 96, 64)
+    with torch.no_grad():
+        ref = tiny_network.eval()(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = tiny_network(x)
+    for name in ("H1", "H2", "H3", "F"):
+        a, b = ref["features"][name], low["features"][name].float()
+        assert torch.isfinite(b).all() and (a - b).norm() / a.norm() < 0.1, name
+
+
 def test_config_unknown_keys_suggest(num_classes):
     cases = [
         ({"backbone": {"name": "test_resnet"}, "encoder": {"num_layer": 1}}, "did you mean 'num_layers'"),

@@ -9,7 +9,7 @@ from humanparse.labels import get_label_space
 from humanparse.models import build_network
 from humanparse.sst import SSTDedicated, SSTUniversal
 
-from conftest import TINY_REAL_CFG, make_batch
+from _sst_helpers import TINY_REAL_CFG, make_batch
 
 SPACES = {"pascal": get_label_space("pascal"), "cihp": get_label_space("cihp")}
 CLASSES = {d: s.num_classes for d, s in SPACES.items()}

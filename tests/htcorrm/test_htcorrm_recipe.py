@@ -1,0 +1,89 @@
+"""HTCorrM data (sample LIP + shipped keypoints) and the recipe through the generic trainer."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from humanparse.config import load_config
+from humanparse.data import sample_records
+from humanparse.data.sample_data import sample_data_root
+from humanparse.errors import DataError
+from humanparse.htcorrm.dataset import HTCorrMDataset, collate_htcorrm, load_keypoints
+from humanparse.htcorrm.labels import edge_target, flip_keypoints
+from humanparse.labels import get_label_space
+
+KEYPOINTS = sample_data_root() / "lip" / "keypoints.json"
+
+
+@pytest.fixture(scope="module")
+def lip():
+    return get_label_space("lip")
+
+
+@pytest.fixture(scope="module")
+def records():
+    return sample_records("lip")[:3]
+
+
+def test_shipped_keypoints_cover_every_lip_sample():
+    kp = load_keypoints(KEYPOINTS)
+    stems = {r.stem for r in sample_records("lip")}
+    assert stems == set(kp)
+    assert all(v.shape == (16, 3) for v in kp.values())
+    assert sum(int((v[:, 2] > 0).any()) for v in kp.values()) >= len(stems) // 2  # most people were found
+
+
+def test_items_carry_consistent_targets(lip, records):
+    ds = HTCorrMDataset(records, lip, load_keypoints(KEYPOINTS), crop_size=64, seed=3)
+    item = ds[0]
+    assert item["image"].shape == (3, 64, 64) and item["label"].shape == (64, 64)
+    assert item["pose_heatmap"].shape == (16, 16, 16) and item["pose_weight"].shape == (16,)
+    assert set(item["edge"].unique().tolist()) <= {0, 1, 255}
+    expected = edge_target(item["label"].numpy().astype(np.uint8), connectivity=8, dilation=1)
+    np.testing.assert_array_equal(item["edge"].numpy(), expected)
+    batch = collate_htcorrm([ds[0], ds[1]])
+    assert batch["image"].shape == (2, 3, 64, 64) and batch["keypoints"].shape == (2, 16, 3)
+    again = HTCorrMDataset(records, lip, load_keypoints(KEYPOINTS), crop_size=64, seed=3)[0]
+    assert torch.equal(again["image"], item["image"])  # same (seed, epoch, index) -> same item
+
+
+def test_flip_mirrors_image_swaps_classes_and_joints(lip, records):
+    kp = load_keypoints(KEYPOINTS)
+    opts = dict(crop_size=64, scale_range=(1.0, 1.0), rotation=0.0)
+    plain = HTCorrMDataset(records, lip, kp, flip_prob=0.0, **opts)[0]
+    flipped = HTCorrMDataset(records, lip, kp, flip_prob=1.0, **opts)[0]
+    torch.testing.assert_close(flipped["image"], plain["image"].flip(-1), atol=1e-4, rtol=0)
+    perm = torch.as_tensor(np.append(lip.flip_permutation, np.arange(lip.num_classes, 256)))
+    torch.testing.assert_close(flipped["label"], perm[plain["label"].flip(-1)])
+    np.testing.assert_allclose(flipped["keypoints"].numpy(), flip_keypoints(plain["keypoints"].numpy(), 64), atol=1e-4)
+
+
+def test_missing_or_malformed_keypoints_name_the_file(lip, records, tmp_path):
+    bad = tmp_path / "kp.json"
+    bad.write_text(json.dumps({records[0].stem: {"keypoints": [[0, 0, 0]] * 16}}))
+    with pytest.raises(DataError, match="no keypoint entry"):
+        HTCorrMDataset(records, lip, load_keypoints(bad), keypoint_file=str(bad))
+    bad.write_text(json.dumps({"x": {"keypoints": [[0, 0]] * 16}}))
+    with pytest.raises(DataError, match="16 x"):
+        load_keypoints(bad)
+
+
+def test_recipe_trains_and_evaluates_every_task(tmp_path):
+    from humanparse.engine.trainer import train
+
+    cfg = load_config("configs/htcorrm_tiny_cpu.yaml", [
+        "model.backbone.name=test_resnet", "model.channels=16", "model.aspp_channels=8", "model.pose_mid_channels=8",
+        "model.edge_mid_channels=8", "data.crop_size=64", "eval.long_side=64", "eval.size=64", "eval.max_images=2",
+        "eval.tasks=[parsing,pose,edge]", "train.steps=2", "train.batch_size=4", "train.log_every=1",
+    ])
+    result = train(cfg, output_dir=tmp_path / "run", progress=False)
+    assert len(result["losses"]) == 2 and all(np.isfinite(result["losses"]))
+    ev = result["eval"]
+    assert 0.0 <= ev["lip/mIoU"] <= 1.0
+    assert 0.0 <= ev["edge/ODS"] <= 1.0
+    assert "pose/PCKh" in ev
+    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert {"main/parsing", "parsing", "edge", "pose"} <= set(logged[0])
+    assert (tmp_path / "run" / "model.safetensors").is_file()
