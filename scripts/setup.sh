@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if ! "$PY" -c "import humanparse, torch, torchvision, timm, onnxruntime, pytest" >/dev/null 2>&1 \
-   || [ "$("$PY" -c 'import humanparse, os; print(os.path.dirname(humanparse.__file__))' 2>/dev/null)" != "$PWD/humanparse" ]; then
+REPO=$PWD
+# Checked from / so that the repository folder itself does not count as an installation.
+installed=$(cd / && "$PY" -c "import humanparse, torch, torchvision, timm, onnxruntime, pytest, os; print(os.path.dirname(humanparse.__file__))" 2>/dev/null || true)
+if [ "$installed" != "$REPO/humanparse" ]; then
   "$PY" -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 fi

@@ -9,11 +9,11 @@ from humanparse.models.heads import DomainHeads
 from humanparse.models.parsing_network import ParsingNetwork, pad_to_multiple
 
 __all__ = [
+    "DECODERS",
+    "ENCODERS",
+    "DomainHeads",
     "ParsingNetwork",
+    "TimmBackbone",
     "build_network",
     "pad_to_multiple",
-    "TimmBackbone",
-    "DomainHeads",
-    "ENCODERS",
-    "DECODERS",
 ]

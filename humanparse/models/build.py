@@ -8,7 +8,8 @@ model:
 ```
 Every key is optional except ``backbone.name``; omitted keys take the constructor defaults, and the
 resolved values are stored on ``network.config`` so that ``build_network(**network.config)`` rebuilds the
-same architecture even if a default changes later.
+same architecture even if a default changes later. ``backbone.pretrained`` is stored as null there: it only
+chooses the initial weights, and a rebuilt network gets its weights from a checkpoint.
 
 Adding an encoder or decoder type: put its class in ``ENCODERS`` / ``DECODERS``. An encoder's constructor
 takes ``in_channels`` (the backbone widths at strides 8/16/32) and sets ``out_dim``; a decoder's takes
@@ -20,7 +21,8 @@ from __future__ import annotations
 
 import copy
 import inspect
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from torch import nn
 
@@ -31,7 +33,7 @@ from humanparse.models.encoders.deformable_encoder import DeformableEncoder
 from humanparse.models.heads import DomainHeads
 from humanparse.models.parsing_network import ParsingNetwork
 
-__all__ = ["build_network", "ENCODERS", "DECODERS"]
+__all__ = ["DECODERS", "ENCODERS", "build_network"]
 
 ENCODERS: dict[str, type[nn.Module]] = {"deformable": DeformableEncoder}
 DECODERS: dict[str, type[nn.Module]] = {"swin": SwinUpDecoder}
@@ -92,5 +94,8 @@ def build_network(model_cfg: Mapping[str, Any], num_classes: Mapping[str, int]) 
         **dec_cfg,
     )
     heads = DomainHeads(decoder.out_dim, dict(num_classes))
+    # the config describes the architecture; the network's own weights replace the backbone's initial ones,
+    # so a rebuild (e.g. when loading a checkpoint elsewhere) must not need that file or the hub
+    resolved["backbone"]["pretrained"] = None
     config = {"model_cfg": resolved, "num_classes": dict(num_classes)}
     return ParsingNetwork(backbone=backbone, encoder=encoder, decoder=decoder, heads=heads, config=config)

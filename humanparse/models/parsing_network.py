@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,7 @@ from torch import Tensor, nn
 from humanparse.errors import ConfigError
 from humanparse.models.heads import DomainHeads
 
-__all__ = ["ParsingNetwork", "pad_to_multiple", "INPUT_MULTIPLE"]
+__all__ = ["INPUT_MULTIPLE", "ParsingNetwork", "pad_to_multiple"]
 
 INPUT_MULTIPLE = 32  # the coarsest stride: H and W must be multiples of it
 
@@ -51,7 +52,6 @@ class ParsingNetwork(nn.Module):
     """
 
     requires_divisible_input_shape = True
-    _is_torch_traceable = True  # tests trace one domain; a trace is specialised to its input size
 
     def __init__(
         self,

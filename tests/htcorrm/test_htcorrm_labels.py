@@ -85,3 +85,20 @@ def test_affine_flip_matches_flip_keypoints():
     np.testing.assert_allclose(transform_keypoints(kp, m, flipped=True), flip_keypoints(kp, 30), atol=1e-9)
     moved = transform_keypoints(kp, affine_matrix((40, 30), (20, 15)), (20, 15))
     np.testing.assert_allclose(moved[:, :2], (kp[:, :2] - [14.5, 19.5]) * 0.5 + [7, 9.5], atol=1e-9)
+
+
+def test_write_edge_maps_writes_thin_edges(tmp_path):
+    from PIL import Image
+
+    from humanparse.htcorrm.labels import write_edge_maps
+
+    label = np.zeros((6, 8), np.uint8)
+    label[:, 4:] = 5
+    label[0, 0] = 255
+    (tmp_path / "labels").mkdir()
+    Image.fromarray(label).save(tmp_path / "labels" / "a.png")
+    assert write_edge_maps(tmp_path / "labels", tmp_path / "edges", connectivity=8) == 1
+    edge = np.asarray(Image.open(tmp_path / "edges" / "a.png"))
+    expected = np.zeros((6, 8), np.uint8)
+    expected[:, 3:5] = 1
+    np.testing.assert_array_equal(edge, expected)

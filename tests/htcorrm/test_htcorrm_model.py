@@ -124,3 +124,16 @@ def test_hrnet_w48_raw_branches_have_hrnetv2_widths():
     with torch.device("meta"):  # the unified backbone of the paper, probed without allocating weights
         bb = TimmBranchBackbone("hrnet_w48", feature_location="")
     assert bb.out_channels == [48, 96, 192, 384] and bb.strides == [4, 8, 16, 32]
+
+
+@pytest.mark.parametrize("name", ["htcorrm_tiny_cpu", "htcorrm_r101", "htcorrm_hrnet"])
+def test_shipped_configs_build(name):
+    from humanparse.config import load_config
+    from humanparse.htcorrm.model import build_htcorrm
+
+    cfg = load_config(f"configs/{name}.yaml")
+    assert cfg["recipe"] == "htcorrm"
+    with torch.device("meta"):  # architecture only: no weights allocated
+        net = build_htcorrm(cfg["model"], num_classes=20, domain="lip")
+    assert net.main_task == "parsing" and net.aux_tasks == ["edge", "pose"]
+    assert type(net.fusion) is HeterogeneousNonLocal and net.fusion.num_inputs == 3

@@ -106,3 +106,23 @@ def test_cutout_maps_labels_and_keeps_every_person_pixel():
     assert cutout_from_sample(image, np.zeros((10, 8), np.uint8)) is None
     with pytest.raises(ValueError):
         SceneComposer([cut], flip_prob=0.5)  # flipping needs a flip permutation
+
+
+@pytest.mark.parametrize("name,space", [("lip", "lip"), ("ccp", "ccp")])
+def test_real_single_person_samples_become_exact_cutouts(name, space):
+    from humanparse.data.io import read_image, read_label
+    from humanparse.data.sample_data import sample_records
+    from humanparse.labels import get_label_space
+
+    ls = get_label_space(space)
+    for rec in sample_records(name)[:3]:
+        image, label = read_image(rec.image, apply_exif=False), read_label(rec.label, ls.num_classes)
+        cut = cutout_from_sample(image, label, label_map=ls.mapping_to(ls))
+        person = (label != 0) & (label != 255)
+        assert int(cut.mask.sum()) == int(person.sum())          # every non-background pixel, nothing else
+        ys, xs = np.nonzero(person)
+        crop = label[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        assert np.array_equal(cut.parts[cut.mask], crop[cut.mask])  # identity mapping keeps the labels
+    scene = SceneComposer([cut], canvas=(64, 64), persons=(2, 2), flip_permutation=ls.flip_permutation,
+                          seed=0).compose(0)
+    assert set(np.unique(scene.parts[scene.person_ids > 0])) <= set(range(1, ls.num_classes)) | {255}

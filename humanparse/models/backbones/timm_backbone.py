@@ -9,8 +9,8 @@ Weights: ``pretrained=None``/``False`` builds a random backbone (no file, no net
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import timm
 import torch
@@ -69,7 +69,7 @@ class TimmBackbone(nn.Module):
         if requested != sorted(set(requested)):
             raise ConfigError(f"backbone strides must be strictly increasing, got {list(strides)}")
         indices = _levels_by_stride(name, requested, in_chans)
-        kwargs = dict(features_only=True, out_indices=tuple(indices), in_chans=in_chans)
+        kwargs = {"features_only": True, "out_indices": tuple(indices), "in_chans": in_chans}
         if isinstance(pretrained, (str, Path)):
             path = Path(pretrained).expanduser()
             if not path.is_file():

@@ -95,7 +95,7 @@ class SwinBlock(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        b, h, w, c = x.shape
+        b, h, w, _ = x.shape
         ws = self.window
         # positive operands only: a traced size is exported with C-style (truncating) division
         hp, wp = (h + ws - 1) // ws * ws, (w + ws - 1) // ws * ws

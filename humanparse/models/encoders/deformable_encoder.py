@@ -8,7 +8,7 @@ and FFN over the tokens of all levels together, split back into maps.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn

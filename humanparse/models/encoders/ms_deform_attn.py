@@ -12,7 +12,7 @@ autocast, and the result is returned in the value's dtype.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from humanparse.errors import ConfigError
 
-__all__ = ["ms_deform_attn", "MSDeformAttn"]
+__all__ = ["MSDeformAttn", "ms_deform_attn"]
 
 
 def ms_deform_attn(

@@ -18,7 +18,7 @@ def naive_block(block: SwinBlock, x: torch.Tensor) -> torch.Tensor:
 
     def where(i, j):  # position in the rolled, padded frame
         ri, rj = (i - shift) % hp, (j - shift) % wp
-        region = lambda r, n: 0 if r < n - ws else (1 if r < n - shift else 2)  # noqa: E731
+        region = lambda r, n: 0 if r < n - ws else (1 if r < n - shift else 2)
         key = (ri // ws, rj // ws, region(ri, hp) if shift else 0, region(rj, wp) if shift else 0)
         return key, ri % ws, rj % ws
 

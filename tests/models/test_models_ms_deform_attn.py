@@ -10,7 +10,7 @@ from humanparse.models.encoders.ms_deform_attn import MSDeformAttn, ms_deform_at
 def naive_ms_deform_attn(value, shapes, locations, weights):
     """Loop over every query/head/level/point; bilinear by hand, zero outside, pixel centres at +0.5."""
     batch, _, n_heads, head_dim = value.shape
-    _, queries, _, n_levels, n_points, _ = locations.shape
+    _, queries, _, _, n_points, _ = locations.shape
     out = torch.zeros(batch, queries, n_heads, head_dim, dtype=value.dtype)
     starts = [0]
     for h, w in shapes:

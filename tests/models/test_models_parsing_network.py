@@ -7,9 +7,11 @@ import warnings
 from pathlib import Path
 
 import pytest
+import timm
 import torch
+from safetensors.torch import save_file
 
-import humanparse.models as models
+from humanparse import models
 from humanparse.errors import ConfigError
 from humanparse.models import ParsingNetwork, build_network, pad_to_multiple
 
@@ -37,6 +39,7 @@ def test_domain_subset_and_unknown_domain(tiny_network):
 
 
 def test_input_not_multiple_of_32(tiny_network):
+    assert ParsingNetwork.requires_divisible_input_shape
     with pytest.raises(ValueError, match="pad it to 96x64"):
         tiny_network(torch.randn(1, 3, 70, 64))
     padded, pad = pad_to_multiple(torch.ones(1, 3, 70, 33))
@@ -111,6 +114,16 @@ def test_rebuild_from_config_gives_same_architecture(tiny_network):
     tiny_network.add_head("extra", 5)  # a head added later is part of the config
     assert tiny_network.config["num_classes"]["extra"] == 5
     assert "extra" in build_network(**tiny_network.config).domains
+
+
+def test_config_rebuild_does_not_need_the_initial_weights(tmp_path, tiny_cfg, num_classes):
+    path = tmp_path / "init.safetensors"
+    save_file({k: v.contiguous() for k, v in timm.create_model("test_resnet").state_dict().items()}, str(path))
+    tiny_cfg["backbone"]["pretrained"] = str(path)
+    net = build_network(tiny_cfg, num_classes)
+    assert net.config["model_cfg"]["backbone"]["pretrained"] is None
+    path.unlink()
+    build_network(**net.config)  # the file is gone: the rebuild must not look for it
 
 
 class OneDomain(torch.nn.Module):

@@ -3,7 +3,11 @@ import torch
 
 from humanparse.errors import ConfigError
 from humanparse.models.decoders.swin_decoder import SwinUpDecoder
-from humanparse.models.encoders.deformable_encoder import DeformableEncoder, reference_points, sine_position_encoding
+from humanparse.models.encoders.deformable_encoder import (
+    DeformableEncoder,
+    reference_points,
+    sine_position_encoding,
+)
 
 
 def test_encoder_shapes_and_cross_level_mixing():
