@@ -91,7 +91,7 @@ class Parser:
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str | torch.device = "cpu", **kwargs) -> "Parser":
         from .engine.loading import load_model
-        from .engine.trainer import resolve_device
+        from .engine.loading import resolve_device
 
         dev = resolve_device(str(device))
         model, label_spaces, meta = load_model(path, device=dev)

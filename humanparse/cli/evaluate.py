@@ -30,7 +30,7 @@ def run(args) -> int:
     from ..engine.evaluator import evaluate_domain
     from ..engine.loading import load_model
     from ..engine.semantic_recipe import read_split
-    from ..engine.trainer import resolve_device
+    from ..engine.loading import resolve_device
 
     device = resolve_device(args.device)
     model, label_spaces, meta = load_model(args.checkpoint, device=device)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 
 
 def load_model(path: str | Path, *, device: str | torch.device = "cpu"):
@@ -60,3 +60,11 @@ def build_inference_model(recipe: str, model_config: dict, path: Path | str = "<
 
         return build_htcorrm_from_config(model_config)
     raise CheckpointError(f"{path}: unknown recipe {recipe!r} in checkpoint")
+
+
+def resolve_device(name: str | None) -> torch.device:
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(name).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but no CUDA device is available (use --device cpu)")
+    return torch.device(name)

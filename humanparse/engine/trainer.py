@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, HumanparseError, check_keys
+from .loading import resolve_device
 from .checkpoint import load_training_checkpoint, save_inference_checkpoint, save_training_checkpoint
 from .distributed import DistInfo, average_gradients, barrier, broadcast_parameters, init_distributed
 from .recipes import build_recipe
@@ -63,14 +64,6 @@ def _set_rng_state(state: dict) -> None:
     random.setstate((py[0], tuple(py[1]), py[2]))
     if state.get("cuda") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def resolve_device(name: str | None) -> torch.device:
-    if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(name).startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but no CUDA device is available (use --device cpu)")
-    return torch.device(name)
 
 
 def _autocast(amp: str, device: torch.device):

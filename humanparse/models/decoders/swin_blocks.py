@@ -1,7 +1,11 @@
 """Swin transformer blocks: (shifted) window self-attention with relative position bias, then an MLP.
 
 Maps of any size work: a block pads to a multiple of the window internally and masks the padded keys.
-Shapes are read as Python ints, so a trace is specialised to its input size.
+
+Export: sizes are Python ints in eager mode and 0-dim tensors while ``torch.jit.trace`` (or the
+TorchScript-based ONNX exporter) records the graph. The size arithmetic (padding, shift, mask) is
+written without ``int()`` or Python branches on sizes, and a traced block always builds the mask and
+rolls by gathering, so one traced graph is correct at every map size (padded or not, one window or many).
 """
 
 from __future__ import annotations
@@ -36,17 +40,42 @@ def _unwindows(x: Tensor, window: int, b: int, h: int, w: int) -> Tensor:
     return x.permute(0, 1, 3, 2, 4, 5).reshape(b, h, w, -1)
 
 
+def _is_traced(size) -> bool:
+    """A size read from a tensor is a 0-dim tensor only while a tracer records the graph."""
+    return isinstance(size, Tensor)
+
+
+def _roll(x: Tensor, shift, h, w, *, back: bool = False) -> Tensor:
+    """``x.roll((-shift, -shift), dims=(1, 2))`` on [B, h, w, C] (``back``: by ``+shift``), 0 <= shift <= min(h, w).
+
+    With a traced shift (a tensor) the roll is a gather with computed indices, which a trace records
+    symbolically; ``torch.roll`` would keep the export-time shift.
+    """
+    if not _is_traced(shift):
+        return x.roll(shifts=(shift, shift) if back else (-shift, -shift), dims=(1, 2)) if shift else x
+    # forward: out[i] = x[(i + shift) mod n]; back: out[i] = x[(i + n - shift) mod n]
+    # (non-negative operands only: exported integer division truncates)
+    rows = torch.arange(h, device=x.device) + ((h - shift) if back else shift)
+    cols = torch.arange(w, device=x.device) + ((w - shift) if back else shift)
+    return x.index_select(1, rows % h).index_select(2, cols % w)
+
+
 def _attention_mask(h: int, w: int, valid_h: int, valid_w: int, window: int, shift: int, device) -> Tensor | None:
     """[nW, N, N] additive mask on the (rolled, padded) h x w map: keys from another shift region, or
     padding, are forbidden. Built from comparisons only (no in-place slice writes), which exports cleanly.
+
+    ``None`` when nothing is masked; never while tracing (sizes are tensors), where the mask is always
+    built so that the graph also holds for sizes that need one.
     """
-    if shift == 0 and valid_h == h and valid_w == w:
+    if not _is_traced(h) and not _is_traced(shift) and shift == 0 and valid_h == h and valid_w == w:
         return None
     rows = torch.arange(h, device=device)
     cols = torch.arange(w, device=device)
-    # shift regions, in the rolled frame: [0, n - window), [n - window, n - shift), [n - shift, n)
-    row_region = (rows >= h - window).long() + (rows >= h - shift).long() if shift else torch.zeros_like(rows)
-    col_region = (cols >= w - window).long() + (cols >= w - shift).long() if shift else torch.zeros_like(cols)
+    # shift regions, in the rolled frame: [0, n - window), [n - window, n - shift), [n - shift, n);
+    # with no shift, one region (a factor 0/1, or a traced bool: never a branch on a traced value)
+    active = shift > 0 if _is_traced(shift) else int(shift > 0)
+    row_region = ((rows >= h - window).long() + (rows >= h - shift).long()) * active
+    col_region = ((cols >= w - window).long() + (cols >= w - shift).long()) * active
     regions = row_region[:, None] * 3 + col_region[None, :]
     # padding is bottom/right of the unrolled map: its rolled position is (i + shift) mod n
     padding = (((rows + shift) % h)[:, None] >= valid_h) | (((cols + shift) % w)[None, :] >= valid_w)
@@ -99,14 +128,13 @@ class SwinBlock(nn.Module):
         ws = self.window
         # positive operands only: a traced size is exported with C-style (truncating) division
         hp, wp = (h + ws - 1) // ws * ws, (w + ws - 1) // ws * ws
-        shift = self.shift if max(hp, wp) > ws else 0  # one window: nothing to shift across
+        # one window: nothing to shift across. `|` and `*` keep this an int (eager) or a traced value
+        shift = self.shift * ((hp > ws) | (wp > ws)) if self.shift else 0
         y = F.pad(self.norm1(x), (0, 0, 0, wp - w, 0, hp - h))
-        if shift:
-            y = y.roll(shifts=(-shift, -shift), dims=(1, 2))
+        y = _roll(y, shift, hp, wp)
         mask = _attention_mask(hp, wp, h, w, ws, shift, x.device)
         y = _unwindows(self.attn(_windows(y, ws), mask), ws, b, hp, wp)
-        if shift:
-            y = y.roll(shifts=(shift, shift), dims=(1, 2))
+        y = _roll(y, shift, hp, wp, back=True)
         x = x + y[:, :h, :w, :]
         return x + self.mlp(self.norm2(x))
 

@@ -113,7 +113,8 @@ class DeformableEncoder(nn.Module):
     def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
         if len(features) != len(self.input_proj):
             raise ValueError(f"DeformableEncoder expects {len(self.input_proj)} maps, got {len(features)}")
-        shapes = [(int(f.shape[-2]), int(f.shape[-1])) for f in features]
+        # ints in eager mode, traced sizes while exporting: never int() them, or a trace keeps one size
+        shapes = [(f.shape[-2], f.shape[-1]) for f in features]
         device = features[0].device
         tokens, pos = [], []
         for level, (feature, (h, w)) in enumerate(zip(features, shapes)):

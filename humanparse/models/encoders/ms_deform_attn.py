@@ -2,7 +2,9 @@
 
 ``ms_deform_attn`` is the op: bilinear sampling with ``F.grid_sample`` (``align_corners=False``, zero
 padding) at learned locations of every level, weighted and summed. ``MSDeformAttn`` owns the parameters.
-Per-level spatial sizes are Python ints, so nothing loops over a shape tensor.
+Per-level spatial sizes are Python ints in eager mode (0-dim tensors while ``torch.jit.trace`` / the
+TorchScript-based ONNX exporter records the graph); the code only does arithmetic on them, never
+``int()`` or a Python branch, so a traced graph stays valid at every input size.
 
 Precision: sampling locations, the bilinear sampling and the attention-weight softmax always run in
 float32 (a bf16 location is off by up to half a pixel on a 128-wide map); the linear projections follow
@@ -34,7 +36,7 @@ def ms_deform_attn(
     Args:
         value: [B, S, n_heads, head_dim], the levels flattened row-major and concatenated,
             S = sum(h * w for h, w in spatial_shapes).
-        spatial_shapes: [(h, w)] per level, Python ints.
+        spatial_shapes: [(h, w)] per level, Python ints (traced sizes while exporting).
         sampling_locations: [B, Q, n_heads, n_levels, n_points, 2], (x, y) in [0, 1] of each level
             (0 = left/top edge, 1 = right/bottom edge); outside samples read zeros.
         attention_weights: [B, Q, n_heads, n_levels, n_points].
@@ -108,8 +110,11 @@ class MSDeformAttn(nn.Module):
         offsets = self.sampling_offsets(query).view(batch, queries, nh, nl, npt, 2).float()
         weights = self.attention_weights(query).view(batch, queries, nh, nl * npt).float()
         weights = weights.softmax(-1).view(batch, queries, nh, nl, npt)
-        # offsets are in pixels of each level: normalise by (w, h)
-        normaliser = torch.tensor([[w, h] for h, w in spatial_shapes], dtype=torch.float32, device=query.device)
-        locations = reference_points.float()[:, :, None, :, None, :] + offsets / normaliser[:, None, :]
+        # offsets are in pixels of each level: x / w, y / h. Dividing by the sizes themselves (no tensor
+        # built from them) keeps a traced size symbolic, so an export works at every input size.
+        scaled = torch.stack(
+            [torch.stack([offsets[:, :, :, lvl, :, 0] / w, offsets[:, :, :, lvl, :, 1] / h], -1)
+             for lvl, (h, w) in enumerate(spatial_shapes)], 3)
+        locations = reference_points.float()[:, :, None, :, None, :] + scaled
         out = ms_deform_attn(v.float(), spatial_shapes, locations, weights).to(v.dtype)
         return self.output_proj(out)
