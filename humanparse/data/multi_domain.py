@@ -114,7 +114,9 @@ class MixedDomainBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         per_rank = sum(self.sizes) // self.world_size
-        return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
+        if self.drop_last:  # at least one full batch: a set smaller than a batch is cycled
+            return max(1, per_rank // self.batch_size)
+        return -(-per_rank // self.batch_size)
 
     def _quotas(self, batch_size: int, credit: np.ndarray) -> np.ndarray:
         """Samples per domain for one batch; ``credit`` carries the fractional parts (updated in place)."""
@@ -139,7 +141,7 @@ class MixedDomainBatchSampler(Sampler[list[int]]):
         per_rank = sum(self.sizes) // self.world_size
         batches = []
         for b in range(len(self)):
-            size = min(self.batch_size, per_rank - b * self.batch_size)
+            size = self.batch_size if self.drop_last else min(self.batch_size, per_rank - b * self.batch_size)
             batch: list[int] = []
             for d, q in enumerate(self._quotas(size, credit)):
                 for _ in range(int(q)):

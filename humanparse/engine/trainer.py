@@ -199,6 +199,8 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
     try:
         while step < steps:
             batches = sampler.batches_for_epoch(epoch)
+            if not batches:
+                raise ConfigError(f"the training set yields no batch of {batch_size} per process; lower train.batch_size")
             if hasattr(dataset, "set_epoch"):
                 dataset.set_epoch(epoch)
             loader = torch.utils.data.DataLoader(

@@ -223,7 +223,8 @@ class UniParserRecipe(Recipe):
         return out
 
     def evaluate(self, model: nn.Module, *, max_images: int | None = None) -> dict[str, float]:
-        """AP^p / PCP on the held-out composed scenes (``composed/...``) and, when ``data.real_val``
+        """AP^p / PCP on the held-out composed scenes (``composed/...``: parts; ``composed_persons/...``:
+        person masks only) and, when ``data.real_val``
         is given, on those real images (``real/...``; ``eval.real_mode: persons`` scores person masks
         only, as one foreground class; ``parts`` scores the mapped part labels)."""
         from ..metrics.instance import evaluate_instances
@@ -237,10 +238,17 @@ class UniParserRecipe(Recipe):
                 n = len(scenes) if max_images is None else min(len(scenes), int(max_images))
                 data = [scenes.composer.compose(scenes.scene_index(i)) for i in range(n)]
                 preds = self._predict_all(model, [s.image for s in data], None)
+                scores = [{q["id"]: q["score"] for q in p["persons"]} for p in preds]
                 r = evaluate_instances(
-                    [(s.parts, s.person_ids, p["parts"], p["person_ids"], {q["id"]: q["score"] for q in p["persons"]})
-                     for s, p in zip(data, preds)], self.label_space.num_classes)
+                    [(s.parts, s.person_ids, p["parts"], p["person_ids"], sc) for s, p, sc in zip(data, preds, scores)],
+                    self.label_space.num_classes)
                 results.update(_flat("composed", r))
+                # the same predictions scored on person masks only (one foreground class), as for real/
+                fg = [np.where(s.parts == 255, 255, (s.parts > 0).astype(np.uint8)).astype(np.uint8) for s in data]
+                r = evaluate_instances(
+                    [(g, s.person_ids, (p["person_ids"] > 0).astype(np.uint8), p["person_ids"], sc)
+                     for g, s, p, sc in zip(fg, data, preds, scores)], 2)
+                results.update({k: v for k, v in _flat("composed_persons", r).items() if "num_" not in k})
             if self.data_cfg.get("real_val"):
                 results.update(self.evaluate_real(model, max_images=max_images))
         finally:

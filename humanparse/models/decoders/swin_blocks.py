@@ -98,7 +98,7 @@ class WindowAttention(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
         """x [B*nW, N, C]; mask [nW, N, N] or None."""
         bw, n, c = x.shape
-        q, k, v = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        q, k, v = self.qkv(x).view(bw, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
         bias = self.bias_table[self.bias_index].permute(2, 0, 1)  # [nH, N, N]
         if mask is None:
             attn_mask = bias.unsqueeze(0)

@@ -56,9 +56,10 @@ def reference_points(spatial_shapes: Sequence[tuple[int, int]], *, device=None) 
 class DeformableEncoderLayer(nn.Module):
     """Post-norm: x = LN(x + attn(x + pos)); x = LN(x + FFN(x))."""
 
-    def __init__(self, dim: int, *, num_levels: int, num_heads: int, num_points: int, ffn_dim: int, dropout: float):
+    def __init__(self, dim: int, *, num_levels: int, num_heads: int, num_points: int, ffn_dim: int, dropout: float,
+                 attn_impl: str = "pytorch"):
         super().__init__()
-        self.self_attn = MSDeformAttn(dim, n_levels=num_levels, n_heads=num_heads, n_points=num_points)
+        self.self_attn = MSDeformAttn(dim, n_levels=num_levels, n_heads=num_heads, n_points=num_points, impl=attn_impl)
         self.norm1 = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(
             nn.Linear(dim, ffn_dim), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(ffn_dim, dim)
@@ -75,7 +76,8 @@ class DeformableEncoder(nn.Module):
     """``forward([C8, C16, C32]) -> [E8, E16, E32]``: the stride-8/16/32 maps refined, each at width ``dim``.
 
     ``in_channels`` are the backbone widths of those three maps (any number of levels works; the order of
-    the inputs is the order of the outputs).
+    the inputs is the order of the outputs). ``attn_impl`` chooses the deformable-attention op
+    (``pytorch`` or ``compiled``, see ``ms_deform_attn``); it changes speed, not the weights.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class DeformableEncoder(nn.Module):
         num_points: int = 4,
         ffn_dim: int = 1024,
         dropout: float = 0.0,
+        attn_impl: str = "pytorch",
     ):
         super().__init__()
         if dim % num_heads != 0 or dim % 4 != 0:
@@ -101,7 +104,8 @@ class DeformableEncoder(nn.Module):
         self.level_embed = nn.Parameter(torch.empty(levels, dim))
         self.layers = nn.ModuleList(
             DeformableEncoderLayer(
-                dim, num_levels=levels, num_heads=num_heads, num_points=num_points, ffn_dim=ffn_dim, dropout=dropout
+                dim, num_levels=levels, num_heads=num_heads, num_points=num_points, ffn_dim=ffn_dim, dropout=dropout,
+                attn_impl=attn_impl,
             )
             for _ in range(num_layers)
         )

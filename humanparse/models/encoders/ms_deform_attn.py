@@ -9,10 +9,18 @@ TorchScript-based ONNX exporter records the graph); the code only does arithmeti
 Precision: sampling locations, the bilinear sampling and the attention-weight softmax always run in
 float32 (a bf16 location is off by up to half a pixel on a 128-wide map); the linear projections follow
 autocast, and the result is returned in the value's dtype.
+
+Implementations of the op (``MSDeformAttn(impl=...)``, config key ``model.encoder.attn_impl``), chosen
+explicitly, never by catching an error:
+  ``pytorch``   the function below, eager (the default; runs everywhere, exports to ONNX/TorchScript);
+  ``compiled``  the same function through ``torch.compile`` (Inductor fuses the sampling, weighting and
+                sum, so the [B*heads, head_dim, Q, levels*points] samples are not written to memory; for
+                GPUs; on CPU it needs a C++ compiler). Export always traces the ``pytorch`` version.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -20,9 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from humanparse.errors import ConfigError
+from humanparse.errors import ConfigError, unknown_key_message
 
-__all__ = ["MSDeformAttn", "ms_deform_attn"]
+__all__ = ["IMPLS", "MSDeformAttn", "compiled_ms_deform_attn", "ms_deform_attn", "set_attn_impl"]
+
+IMPLS = ("pytorch", "compiled")
 
 
 def ms_deform_attn(
@@ -60,19 +70,45 @@ def ms_deform_attn(
     return out.view(batch, n_heads * head_dim, queries).transpose(1, 2)
 
 
+@functools.cache
+def compiled_ms_deform_attn():
+    """``ms_deform_attn`` compiled by ``torch.compile`` (built once, on first use; one graph, no breaks).
+
+    Sizes are specialised at first and made dynamic by Dynamo when a second input size shows up.
+    """
+    return torch.compile(ms_deform_attn, fullgraph=True)
+
+
+def check_impl(impl: str) -> str:
+    if impl not in IMPLS:
+        raise ConfigError(unknown_key_message("deformable-attention impl", str(impl), IMPLS))
+    return impl
+
+
+def set_attn_impl(module: nn.Module, impl: str) -> None:
+    """Switch every ``MSDeformAttn`` inside ``module`` to ``impl`` (exporters force ``pytorch``)."""
+    check_impl(impl)
+    for m in module.modules():
+        if isinstance(m, MSDeformAttn):
+            m.impl = impl
+
+
 class MSDeformAttn(nn.Module):
     """Deformable attention over ``n_levels`` maps: each query looks at ``n_points`` per level and head.
 
     ``forward(query [B, Q, C], reference_points [B, Q, n_levels, 2] in [0, 1] (x, y),
     value [B, S, C], spatial_shapes [(h, w)] * n_levels) -> [B, Q, C]``.
     Offsets are in units of each level's pixels, so one offset means the same distance on every level.
+    ``impl`` chooses how the op runs (``IMPLS``; same results within floating-point tolerance).
     """
 
-    def __init__(self, dim: int = 256, *, n_levels: int = 3, n_heads: int = 8, n_points: int = 4):
+    def __init__(self, dim: int = 256, *, n_levels: int = 3, n_heads: int = 8, n_points: int = 4,
+                 impl: str = "pytorch"):
         super().__init__()
         if dim % n_heads != 0:
             raise ConfigError(f"MSDeformAttn dim {dim} must be divisible by n_heads {n_heads}")
         self.dim, self.n_levels, self.n_heads, self.n_points = dim, n_levels, n_heads, n_points
+        self.impl = check_impl(impl)
         self.sampling_offsets = nn.Linear(dim, n_heads * n_levels * n_points * 2)
         self.attention_weights = nn.Linear(dim, n_heads * n_levels * n_points)
         self.value_proj = nn.Linear(dim, dim)
@@ -116,5 +152,6 @@ class MSDeformAttn(nn.Module):
             [torch.stack([offsets[:, :, :, lvl, :, 0] / w, offsets[:, :, :, lvl, :, 1] / h], -1)
              for lvl, (h, w) in enumerate(spatial_shapes)], 3)
         locations = reference_points.float()[:, :, None, :, None, :] + scaled
-        out = ms_deform_attn(v.float(), spatial_shapes, locations, weights).to(v.dtype)
+        op = compiled_ms_deform_attn() if self.impl == "compiled" else ms_deform_attn
+        out = op(v.float(), spatial_shapes, locations, weights).to(v.dtype)
         return self.output_proj(out)
