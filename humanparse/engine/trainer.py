@@ -25,7 +25,7 @@ import torch
 from ..errors import ConfigError, HumanparseError, check_keys
 from .loading import resolve_device
 from .checkpoint import load_training_checkpoint, save_inference_checkpoint, save_training_checkpoint
-from .distributed import DistInfo, average_gradients, barrier, broadcast_parameters, init_distributed
+from .distributed import DistInfo, average_buffers, average_gradients, barrier, broadcast_parameters, init_distributed
 from .recipes import build_recipe
 from .schedule import build_optimizer, build_scheduler
 
@@ -150,6 +150,9 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
     start_step, epoch, offset, losses = 0, 0, 0, []
     ckpt_path = out / "last.pt"
     if resume:
+        if info.is_main:  # a process killed while writing leaves its temporary file (last.pt itself is intact)
+            for stale in out.glob(f".{ckpt_path.name}.*.tmp"):
+                stale.unlink()
         state = load_training_checkpoint(ckpt_path, map_location=dev)
         model.load_state_dict(state["model"])
         method.load_state_dict(state["method"])
@@ -209,27 +212,26 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
             )
             for batch in loader:
                 batch = _to_device(batch, dev)
-                try:
+                try:  # forward, backward and the optimiser step (its first one allocates the moments) can run out of memory
                     with autocast:
                         terms = method.training_step(model, batch)
                     total = sum(terms.values())
+                    if not torch.isfinite(total.detach()):
+                        bad = {k: float(v.detach()) for k, v in terms.items()}
+                        raise TrainingError(f"loss is not finite at step {step} ({bad}); the last good checkpoint is {ckpt_path}"
+                                            " — lower train.lr or set train.grad_clip")
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(total).backward()
+                    average_gradients(params, info)
+                    if grad_clip:
+                        scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(params, float(grad_clip))
+                    scaler.step(optimizer)
                 except torch.cuda.OutOfMemoryError:
-                    raise TrainingError(
-                        f"CUDA ran out of memory at batch size {batch_size}; try train.batch_size={max(1, batch_size // 2)}"
-                        " (or a smaller data.crop_size)") from None
-                if not torch.isfinite(total.detach()):
-                    bad = {k: float(v.detach()) for k, v in terms.items()}
-                    raise TrainingError(f"loss is not finite at step {step} ({bad}); the last good checkpoint is {ckpt_path}"
-                                        " — lower train.lr or set train.grad_clip")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(total).backward()
-                average_gradients(params, info)
-                if grad_clip:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(params, float(grad_clip))
-                scaler.step(optimizer)
+                    raise TrainingError(_out_of_memory_message(batch_size, info, step)) from None
                 scaler.update()
                 scheduler.step()
+                average_buffers(model, info)  # BatchNorm statistics: the same on every rank
                 step += 1
                 offset += 1
                 loss_value = float(total.detach())
@@ -275,6 +277,16 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
     logger.close()
     barrier(info)
     return {"losses": losses, "eval": eval_results, "output_dir": str(out), "seconds": time.time() - t0}
+
+
+def _out_of_memory_message(batch_size: int, info: DistInfo, step: int) -> str:
+    per = " per process" if info.enabled else ""
+    where = f"CUDA ran out of memory at step {step} with train.batch_size={batch_size}{per}"
+    if batch_size > 1:
+        advice = f"try train.batch_size={batch_size // 2} (or a smaller data.crop_size, or train.amp=bf16)"
+    else:
+        advice = "batch size 1 does not fit: try a smaller data.crop_size or train.amp=bf16"
+    return f"{where}; {advice}"
 
 
 def _evaluate(recipe, model, method, tcfg, info: DistInfo, logger: _Logger, step: int) -> dict:

@@ -149,7 +149,7 @@ def parse_files_multi(checkpoint: str | Path, inputs, out_dir: str | Path, *, de
 
     from ..api import ParseReport, _output_stems, expand_inputs
     from ..data.io import read_image
-    from ..engine.trainer import resolve_device
+    from ..engine.loading import resolve_device
     from ..errors import HumanparseError
 
     parser = MultiPersonParser.from_checkpoint(checkpoint, device=resolve_device(device),

@@ -67,3 +67,18 @@ def test_from_checkpoint_round_trip(tmp_path, tiny_model):
                               model_config={"model_cfg": {}, "num_classes": {}}, label_spaces={})
     with pytest.raises(CheckpointError):
         MultiPersonParser.from_checkpoint(tmp_path / "other.safetensors")
+
+
+def test_parse_files_multi_writes_three_files_per_image_and_reports_bad_ones(tmp_path, tiny_model):
+    from humanparse.uniparser.predictor import parse_files_multi
+
+    save_inference_checkpoint(tmp_path / "m.safetensors", tiny_model, recipe="uniparser",
+                              model_config=tiny_model.config, label_spaces={"lip": get_label_space("lip").to_dict()})
+    (tmp_path / "in").mkdir()
+    for k in range(2):
+        Image.fromarray(np.full((40, 30, 3), 60 * k, np.uint8)).save(tmp_path / "in" / f"im{k}.jpg")
+    (tmp_path / "in" / "broken.png").write_bytes(b"not a png")
+    report = parse_files_multi(tmp_path / "m.safetensors", [tmp_path / "in"], tmp_path / "out", device="cpu")
+    assert sorted(p.name for p in report.written) == sorted(
+        f"im{k}{s}" for k in range(2) for s in ("_persons.png", "_parts.png", ".json"))
+    assert list(report.failed) == [str(tmp_path / "in" / "broken.png")]
