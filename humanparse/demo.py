@@ -71,8 +71,6 @@ def _builtin(name: str) -> bool:
 
 def write_figures(checkpoint: Path, cfg: dict, out_dir: Path, *, per_domain: int = 4, device: str = "cpu") -> list[Path]:
     """One picture per val image: image | ground truth | the parse of every head, labelled."""
-    from PIL import Image, ImageDraw
-
     from .api import Parser
     from .data.io import load_label, read_image
     from .engine.checkpoint import atomic_write
@@ -93,16 +91,26 @@ def write_figures(checkpoint: Path, cfg: dict, out_dir: Path, *, per_domain: int
             for head in parser.domains:
                 pred = parser.predict([image], head)[0]
                 panels.append((f"{head} head ({parser.label_spaces[head].num_classes})", _colour(pred, parser.label_spaces[head].palette)))
-            h, w = image.shape[:2]
-            canvas = Image.new("RGB", (w * len(panels), h + 16), (255, 255, 255))
-            draw = ImageDraw.Draw(canvas)
-            for i, (title, arr) in enumerate(panels):
-                canvas.paste(Image.fromarray(arr), (i * w, 16))
-                draw.text((i * w + 3, 2), title, fill=(0, 0, 0))
+            canvas = _side_by_side(panels)
             target = out_dir / f"{domain}_{rec.stem}.png"
             atomic_write(target, lambda tmp, c=canvas: c.save(tmp, format="PNG"))
             written.append(target)
     return written
+
+
+def _side_by_side(panels: list[tuple[str, np.ndarray]], height: int = 256, title_h: int = 16):
+    """Panels scaled to one height (labels by nearest neighbour), each titled, on one canvas."""
+    from PIL import Image, ImageDraw
+
+    h, w = panels[0][1].shape[:2]
+    pw = max(150, int(round(w * height / h)))
+    canvas = Image.new("RGB", (pw * len(panels), height + title_h), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for i, (title, arr) in enumerate(panels):
+        resample = Image.BILINEAR if i == 0 else Image.NEAREST
+        canvas.paste(Image.fromarray(arr).resize((pw, height), resample), (i * pw, title_h))
+        draw.text((i * pw + 3, 2), title, fill=(0, 0, 0))
+    return canvas
 
 
 def _colour(label: np.ndarray, palette: np.ndarray) -> np.ndarray:
