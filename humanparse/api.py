@@ -108,7 +108,7 @@ class Parser:
         if domain is None:
             if len(self.label_spaces) == 1:
                 return next(iter(self.label_spaces))
-            raise ConfigError(f"this model has several heads; choose one with domain= (one of {', '.join(self.domains)})")
+            raise ConfigError(f"this model has several heads; choose one with --domain (Python: domain=), one of {', '.join(self.domains)}")
         if domain not in self.label_spaces:
             raise ConfigError(unknown_key_message("domain", domain, self.label_spaces))
         return domain

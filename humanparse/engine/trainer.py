@@ -144,6 +144,8 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
     autocast, amp = _autocast(str(tcfg.get("amp", "auto")), dev)
     scaler = torch.amp.GradScaler(dev.type, enabled=(amp == "fp16"))
 
+    # optional torch.compile of the network for the training steps; weights stay shared with ``model``
+    step_model = torch.compile(model) if tcfg.get("compile") else model
     dataset = recipe.build_train_dataset()
     sampler = recipe.build_batch_sampler(dataset, batch_size=batch_size, seed=seed, rank=info.rank, world_size=info.world_size)
 
@@ -214,7 +216,7 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
                 batch = _to_device(batch, dev)
                 try:  # forward, backward and the optimiser step (its first one allocates the moments) can run out of memory
                     with autocast:
-                        terms = method.training_step(model, batch)
+                        terms = method.training_step(step_model, batch)
                     total = sum(terms.values())
                     if not torch.isfinite(total.detach()):
                         bad = {k: float(v.detach()) for k, v in terms.items()}
