@@ -93,9 +93,14 @@ def build_one(name: str, source_root: Path, out_root: Path) -> list[tuple[str, s
     if name == "ccp" and any(int(s) > CCP_MAX_ID for s in stems):
         raise SystemExit("refusing to include CCP ids above 0900 (withheld for evaluation)")
     out = out_root / name
+    # keypoints.json (pose pseudo-labels, humanparse pseudo-label pose) is made from these images,
+    # not from ../shared: keep it across rebuilds.
+    kept = (out / "keypoints.json").read_bytes() if (out / "keypoints.json").is_file() else None
     if out.exists():
         shutil.rmtree(out)
     (out / "images").mkdir(parents=True)
+    if kept is not None:
+        (out / "keypoints.json").write_bytes(kept)
     for sub in maps:
         (out / sub).mkdir()
     sources: list[tuple[str, str, str]] = []

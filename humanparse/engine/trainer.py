@@ -32,7 +32,7 @@ from .schedule import build_optimizer, build_scheduler
 TRAIN_KEYS = {
     "steps", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "warmup_steps", "eval_every",
     "checkpoint_every", "log_every", "num_workers", "amp", "grad_clip", "device", "backbone_lr_mult",
-    "channels_last", "compile", "eval_max_images", "betas", "momentum",
+    "channels_last", "compile", "eval_max_images", "betas", "momentum", "tensorboard",
 }
 
 

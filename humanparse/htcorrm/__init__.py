@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "HTCorrMNet": "model", "build_htcorrm": "model", "build_backbone": "model", "TASKS": "model",
+    "HTCorrMNet": "model", "build_htcorrm": "model", "build_htcorrm_from_config": "model", "build_backbone": "model", "TASKS": "model",
     "FUSIONS": "model", "HeterogeneousNonLocal": "hnl", "ConcatFusion": "hnl",
     "ParsingEncoder": "encoders", "PoseEncoder": "encoders", "EdgeEncoder": "encoders",
     "HTCorrMLoss": "losses", "PAPER_LOSS_WEIGHTS": "losses",
@@ -23,7 +23,32 @@ _EXPORTS = {
     "blazepose_to_mpii": "pseudo_label", "pseudo_label_pose": "pseudo_label",
 }  # fmt: skip
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "FUSIONS",
+    "PAPER_LOSS_WEIGHTS",
+    "TASKS",
+    "ConcatFusion",
+    "EdgeEncoder",
+    "HTCorrMDataset",
+    "HTCorrMLoss",
+    "HTCorrMMethod",
+    "HTCorrMNet",
+    "HTCorrMRecipe",
+    "HeterogeneousNonLocal",
+    "ParsingEncoder",
+    "PoseEncoder",
+    "blazepose_to_mpii",
+    "build_backbone",
+    "build_htcorrm",
+    "build_htcorrm_from_config",
+    "collate_htcorrm",
+    "decode_pose",
+    "edge_target",
+    "flip_keypoints",
+    "load_keypoints",
+    "pose_targets",
+    "pseudo_label_pose",
+]
 
 
 def __getattr__(name: str):

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -37,9 +38,9 @@ from ..data.transforms import IMAGENET_MEAN, Normalize
 from ..errors import ConfigError, DataError
 from .labels import NUM_JOINTS, edge_target, pose_targets, transform_keypoints
 
-__all__ = ["load_keypoints", "affine_matrix", "HTCorrMDataset", "collate_htcorrm"]
+__all__ = ["HTCorrMDataset", "affine_matrix", "collate_htcorrm", "load_keypoints"]
 
-_MEAN_PIXEL = tuple(int(round(m * 255)) for m in IMAGENET_MEAN)
+_MEAN_PIXEL = tuple(round(m * 255) for m in IMAGENET_MEAN)
 
 
 def load_keypoints(path: str | Path) -> dict[str, np.ndarray]:

@@ -16,13 +16,13 @@ of the lowest backbone level G_1 (stride 4), and has a 1x1 head for its own (aux
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ConvBNAct", "ASPP", "ParsingEncoder", "PoseEncoder", "EdgeEncoder"]
+__all__ = ["ASPP", "ConvBNAct", "EdgeEncoder", "ParsingEncoder", "PoseEncoder"]
 
 
 class ConvBNAct(nn.Sequential):

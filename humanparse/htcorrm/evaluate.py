@@ -23,7 +23,7 @@ from ..metrics.edge import EdgeEvaluator, edges_from_labels
 from ..metrics.pose import lip_head_size, pckh
 from .labels import decode_pose
 
-__all__ = ["evaluate_parsing", "evaluate_pose", "evaluate_edge"]
+__all__ = ["evaluate_edge", "evaluate_parsing", "evaluate_pose"]
 
 
 class _ParsingView(nn.Module):

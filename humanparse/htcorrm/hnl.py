@@ -21,7 +21,7 @@ Table 7's "SA" row. ``ConcatFusion`` is the "Concat" rows: 1x1 conv + BN + ReLU 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from .encoders import ConvBNAct
 
-__all__ = ["HeterogeneousNonLocal", "ConcatFusion"]
+__all__ = ["ConcatFusion", "HeterogeneousNonLocal"]
 
 
 class HeterogeneousNonLocal(nn.Module):

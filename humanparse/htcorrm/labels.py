@@ -31,12 +31,12 @@ from ..metrics.pose import FLIP_INDEX, JOINT_NAMES, decode_heatmaps, encode_heat
 
 __all__ = [
     "NUM_JOINTS",
-    "edge_target",
-    "write_edge_maps",
-    "pose_targets",
     "decode_pose",
+    "edge_target",
     "flip_keypoints",
+    "pose_targets",
     "transform_keypoints",
+    "write_edge_maps",
 ]
 
 NUM_JOINTS = len(JOINT_NAMES)

@@ -22,13 +22,12 @@ pose main alpha=0.001, beta=1, gamma=0.0025; edge main alpha=0.08, beta=200, gam
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError, check_keys
 
-__all__ = ["PAPER_LOSS_WEIGHTS", "parsing_loss", "edge_loss", "pose_loss", "HTCorrMLoss"]
+__all__ = ["PAPER_LOSS_WEIGHTS", "HTCorrMLoss", "edge_loss", "parsing_loss", "pose_loss"]
 
 PAPER_LOSS_WEIGHTS = {
     "parsing": {"parsing": 1.0, "pose": 50.0, "edge": 2.0},

@@ -27,8 +27,8 @@ encoder reads ``edge_levels`` (default strides 4, 8, 16 = Res2, Res3, Res4). See
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +38,15 @@ from ..errors import CheckpointError, ConfigError, check_keys
 from .encoders import EdgeEncoder, ParsingEncoder, PoseEncoder
 from .hnl import ConcatFusion, HeterogeneousNonLocal
 
-__all__ = ["TASKS", "FUSIONS", "HTCorrMNet", "build_backbone", "build_htcorrm", "TimmBranchBackbone"]
+__all__ = [
+    "FUSIONS",
+    "TASKS",
+    "HTCorrMNet",
+    "TimmBranchBackbone",
+    "build_backbone",
+    "build_htcorrm",
+    "build_htcorrm_from_config",
+]
 
 TASKS = ("parsing", "pose", "edge")
 FUSIONS = ("none", "self", "concat", "hnl")
@@ -66,7 +74,7 @@ class TimmBranchBackbone(nn.Module):
 
         if not timm.is_model(name):
             raise ConfigError(f"unknown timm backbone {name!r} (list them with timm.list_models('pattern*'))")
-        kwargs = dict(features_only=True, feature_location=feature_location)
+        kwargs = {"features_only": True, "feature_location": feature_location}
         with torch.device("meta"):
             probe = timm.create_model(name, **kwargs)
         reductions = [int(r) for r in probe.feature_info.reduction()]
@@ -231,3 +239,16 @@ def build_htcorrm(model_cfg: dict, *, num_classes: int, domain: str) -> HTCorrMN
     net.config = {"architecture": "htcorrm", "backbone": backbone_cfg, "num_classes": int(num_classes),
                   "domain": domain, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}}
     return net
+
+
+def build_htcorrm_from_config(config: dict) -> HTCorrMNet:
+    """Rebuild a network from its ``net.config`` (as stored in checkpoints), for loading saved weights.
+
+    The backbone is built without pretrained weights: the checkpoint's state dict supplies them.
+    """
+    if not isinstance(config, dict) or config.get("architecture") != "htcorrm" or "num_classes" not in config:
+        raise CheckpointError("checkpoint model config is not an HTCorrM one (needs architecture 'htcorrm' and"
+                              " 'num_classes'); was it saved by the htcorrm recipe?")
+    cfg = {k: v for k, v in config.items() if k not in ("architecture", "num_classes", "domain")}
+    cfg["backbone"] = {**dict(cfg.get("backbone") or {}), "pretrained": None}
+    return build_htcorrm(cfg, num_classes=int(config["num_classes"]), domain=str(config.get("domain", "parsing")))

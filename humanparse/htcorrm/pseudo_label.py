@@ -54,14 +54,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["BLAZEPOSE_NAMES", "MIN_VISIBILITY", "blazepose_to_mpii", "run_blazepose", "pseudo_label_pose", "main"]
+__all__ = ["BLAZEPOSE_NAMES", "MIN_VISIBILITY", "blazepose_to_mpii", "main", "pseudo_label_pose", "run_blazepose"]
 
 BLAZEPOSE_NAMES = (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye", "right_eye_outer",
@@ -123,7 +123,7 @@ def run_blazepose(images: Sequence[str | Path], *, python: str | None = None) ->
     exe = _mediapipe_python(python)
     paths = [str(Path(p).resolve()) for p in images]
     worker = Path(__file__).with_name("blazepose_worker.py")
-    proc = subprocess.run([exe, str(worker)], input=json.dumps(paths), capture_output=True, text=True)
+    proc = subprocess.run([exe, str(worker)], input=json.dumps(paths), capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise DataError(worker, f"BlazePose worker failed under {exe} (exit {proc.returncode}): "
                         f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no message'}")

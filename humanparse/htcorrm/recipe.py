@@ -58,7 +58,7 @@ class HTCorrMMethod(TrainingMethod):
                                 ignore_index=ignore_index)
 
     @classmethod
-    def from_config(cls, cfg: dict, *, model: nn.Module, label_spaces: dict | None = None) -> "HTCorrMMethod":
+    def from_config(cls, cfg: dict, *, model: nn.Module, label_spaces: dict | None = None) -> HTCorrMMethod:
         cfg = {k: v for k, v in dict(cfg or {}).items() if k != "name"}
         check_keys("key in method (htcorrm)", cfg, METHOD_KEYS - {"name"})
         if not hasattr(model, "main_task"):

@@ -51,7 +51,7 @@ def test_items_carry_consistent_targets(lip, records):
 
 def test_flip_mirrors_image_swaps_classes_and_joints(lip, records):
     kp = load_keypoints(KEYPOINTS)
-    opts = dict(crop_size=64, scale_range=(1.0, 1.0), rotation=0.0)
+    opts = {"crop_size": 64, "scale_range": (1.0, 1.0), "rotation": 0.0}
     plain = HTCorrMDataset(records, lip, kp, flip_prob=0.0, **opts)[0]
     flipped = HTCorrMDataset(records, lip, kp, flip_prob=1.0, **opts)[0]
     torch.testing.assert_close(flipped["image"], plain["image"].flip(-1), atol=1e-4, rtol=0)
@@ -86,4 +86,9 @@ def test_recipe_trains_and_evaluates_every_task(tmp_path):
     assert "pose/PCKh" in ev
     logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert {"main/parsing", "parsing", "edge", "pose"} <= set(logged[0])
-    assert (tmp_path / "run" / "model.safetensors").is_file()
+    from humanparse.engine.loading import load_model
+
+    net, spaces, meta = load_model(tmp_path / "run" / "model.safetensors")  # rebuilt without pickle
+    assert meta["recipe"] == "htcorrm" and list(spaces) == ["lip"] and net.aux_tasks == ["edge", "pose"]
+    with torch.no_grad():
+        assert net(torch.zeros(1, 3, 64, 64), domains=["lip"])["logits"]["lip"].shape == (1, 20, 16, 16)
