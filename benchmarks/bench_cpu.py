@@ -1,6 +1,9 @@
 """CPU benchmark (not a test): parse latency of the resnet50/resnet101 SST network at 512x512, batch 1,
-against a timm resnet50 forward timed in the same run; ONNX Runtime latency; training throughput
-of the small demo config. Writes JSON to stdout (and --out).
+against a timm resnet50 forward timed in the same run (before and after each network, to show drift);
+ONNX Runtime latency of the exported model (exported at 256x192 like `humanparse export`, run at the
+benchmark size: the file is size-generic); the same parse with the `embedding_bag` deformable-attention
+impl, in fp32 and with bf16 autocast + channels-last; training throughput of the small demo config through the
+real trainer (data loading, SST method, AdamW). Writes JSON to stdout (and --out).
 
     python benchmarks/bench_cpu.py --threads 2 --out benchmarks/results/cpu.json
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -16,8 +20,9 @@ from pathlib import Path
 import torch
 
 from humanparse.config import load_config
-from humanparse.engine.bench import count_flops, environment, parse_latency, timm_reference_latency
+from humanparse.engine.bench import count_flops, environment, parse_latency, time_call, timm_reference_latency
 from humanparse.models import build_network
+from humanparse.models.encoders.ms_deform_attn import set_attn_impl
 
 CONFIGS = {"resnet50": "configs/sst_r50.yaml", "resnet101": "configs/sst_r101.yaml"}
 
@@ -31,42 +36,46 @@ def network_from(config_path: str):
 
 
 def onnx_latency(network, domain: str, size: int, repeat: int, threads: int) -> dict:
-    import numpy as np
-    import onnxruntime as ort
+    """Export (dynamic axes, traced at 256x192), then time ORT at ``size`` + resize + arg-max, as `parse` does."""
+    import torch.nn.functional as F
 
-    from humanparse.export.exporters import DomainLogits, _export_onnx
-    from humanparse.engine.bench import time_call
+    from humanparse.export.exporters import DomainLogits, export_onnx, load_exported
 
+    wrapper = DomainLogits(network.eval(), domain).eval()
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "m.onnx")
-        _export_onnx(DomainLogits(network.eval(), domain), torch.zeros(1, 3, size, size), path, 17, "{}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
-        x = np.random.randn(1, 3, size, size).astype(np.float32)
+        t0 = time.perf_counter()
+        export_onnx(wrapper, torch.zeros(1, 3, 256, 192), path)
+        export_s = time.perf_counter() - t0
+        run = load_exported(path, "onnx", threads=threads)
+        x = torch.randn(1, 3, size, size)
+        with torch.inference_mode():
+            agreement = float((run(x).argmax(1) == wrapper(x).argmax(1)).float().mean())
 
         def step():
-            logits = torch.from_numpy(sess.run(["logits"], {"images": x})[0])
-            return torch.nn.functional.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False).argmax(1)
+            logits = run(x)
+            return F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False).argmax(1)
 
-        return time_call(step, repeat=repeat)
+        result = time_call(step, repeat=repeat)
+    return {**result, "export_s": export_s, "argmax_agreement_with_torch": agreement, "exported_at": [256, 192]}
 
 
 def train_throughput(config_path: str, steps: int) -> dict:
     from humanparse.engine.trainer import train
 
     cfg = load_config(config_path, [f"train.steps={steps}", "train.eval_every=0", "train.checkpoint_every=0",
-                                    "eval.max_images=1"])
+                                    "train.log_every=1", "eval.max_images=1"])
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         result = train(cfg, output_dir=tmp, progress=False)
         # the timing below is taken from the log: training steps only, not the final evaluation
-        lines = [json.loads(l) for l in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
-    train_lines = [l for l in lines if "loss" in l]
-    first, last = train_lines[0], train_lines[-1]
+        lines = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
+    train_lines = [line for line in lines if "loss" in line]
+    first, last = train_lines[0], train_lines[-1]  # from the end of step 1: start-up excluded
     seconds = last["time"] - first["time"]
     images = (last["step"] - first["step"]) * int(cfg["train"]["batch_size"])
     return {"config": config_path, "batch": cfg["train"]["batch_size"], "crop": cfg["data"]["transforms"]["crop_size"],
+            "method": (cfg.get("method") or {}).get("name"), "steps_timed": last["step"] - first["step"],
             "images_per_s": images / seconds, "step_s": seconds / (last["step"] - first["step"]),
             "total_s": time.perf_counter() - t0, "final_loss": result["losses"][-1]}
 
@@ -82,9 +91,10 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    report = {"env": environment(), "size": args.size, "batch": 1, "precision": "fp32", "mode": "eager"}
-    report["timm_resnet50_forward"] = timm_reference_latency("resnet50", size=args.size, repeat=args.repeat)
+    report = {"env": environment("cpu"), "size": args.size, "batch": 1, "precision": "fp32", "mode": "eager",
+              "load_average_at_start": os.getloadavg()}
     for name, path in CONFIGS.items():
+        before = timm_reference_latency("resnet50", size=args.size, repeat=args.repeat)
         net = network_from(path).eval()
         domain = net.domains[0]
         entry = {"params_M": sum(p.numel() for p in net.parameters()) / 1e6,
@@ -92,11 +102,22 @@ def main() -> None:
                  "parse_torch": parse_latency(net, domain, size=args.size, repeat=args.repeat)}
         if not args.skip_onnx:
             entry["parse_onnxruntime"] = onnx_latency(net, domain, args.size, args.repeat, args.threads)
-        entry["ratio_to_timm_resnet50"] = entry["parse_torch"]["median_s"] / report["timm_resnet50_forward"]["median_s"]
+        # the faster CPU settings: the gather formulation of deformable attention, then also bf16 autocast
+        # (AMX/AVX512-BF16 where the CPU has them) with channels-last convolutions
+        set_attn_impl(net, "embedding_bag")
+        entry["parse_torch_embedding_bag"] = parse_latency(net, domain, size=args.size, repeat=args.repeat)
+        entry["parse_torch_embedding_bag_bf16_channels_last"] = parse_latency(
+            net, domain, size=args.size, repeat=args.repeat, precision="bf16", channels_last=True)
+        after = timm_reference_latency("resnet50", size=args.size, repeat=args.repeat)
+        reference = (before["median_s"] + after["median_s"]) / 2
+        entry["timm_resnet50_forward"] = {"before": before, "after": after}
+        entry["ratio_to_timm_resnet50"] = entry["parse_torch"]["median_s"] / reference
+        if "parse_onnxruntime" in entry:
+            entry["onnxruntime_speedup"] = entry["parse_torch"]["median_s"] / entry["parse_onnxruntime"]["median_s"]
         report[f"sst_{name}"] = entry
-        if name == "resnet50":
-            report["timm_resnet50_forward_after"] = timm_reference_latency("resnet50", size=args.size, repeat=args.repeat)
+        del net
     report["train_small"] = train_throughput("configs/sst_demo.yaml", args.train_steps)
+    report["load_average_at_end"] = os.getloadavg()
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:

@@ -11,9 +11,9 @@ import os
 import sys
 
 from ..errors import HumanparseError
-from . import demo, evaluate, export, labels, parse, pseudo_label, score, train
+from . import bench, demo, evaluate, export, labels, parse, pseudo_label, score, train
 
-GROUPS = [labels, train, evaluate, score, parse, export, demo, pseudo_label]
+GROUPS = [labels, train, evaluate, score, parse, export, bench, demo, pseudo_label]
 
 
 def build_parser() -> argparse.ArgumentParser:

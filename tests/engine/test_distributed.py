@@ -19,6 +19,15 @@ from _tiny import tiny_config
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not built in")
 
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one intra-op thread is as fast, and cannot stall on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 # Runs `humanparse train` (the CLI, in-process) on one rank and records what that rank did: the final
 # model state (the model object is caught when the recipe builds it), its losses, and which files it wrote.
 WORKER = textwrap.dedent("""
@@ -64,6 +73,12 @@ WORKER = textwrap.dedent("""
 """)
 
 
+def _small(cfg):
+    """The tiny config with timm's smallest backbone: a 1 MB model, so checkpoints are quick to write."""
+    cfg["model"]["backbone"]["name"] = "test_resnet"
+    return cfg
+
+
 def _child_env():
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     env.pop("WORLD_SIZE", None)
@@ -71,12 +86,13 @@ def _child_env():
 
 
 def test_two_gloo_ranks_stay_identical_learn_and_only_rank0_writes(tmp_path):
-    # a small fixed set: 4 images per domain, 2 per rank; batch 2 per rank, constant LR
-    cfg = tiny_config(steps=6, batch_size=2, checkpoint_every=3, eval_max_images=1)
+    # a small fixed set: 2 images per domain, one each per rank; batch 2 per rank, constant LR; the
+    # images are scaled to about the crop size, so every epoch shows nearly the same pixels
+    cfg = _small(tiny_config(steps=6, batch_size=2, checkpoint_every=3, eval_max_images=1, lr=3e-3))
     for domain in cfg["domains"].values():
-        domain["train"]["limit"] = 4
+        domain["train"]["limit"] = 2
         domain["val"]["limit"] = 1
-    cfg["data"]["transforms"]["scale_range"] = [1.0, 1.0]
+    cfg["data"]["transforms"]["scale_range"] = [0.3, 0.3]
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(cfg))
     out, record = tmp_path / "run", tmp_path / "record"
@@ -102,7 +118,7 @@ def test_two_gloo_ranks_stay_identical_learn_and_only_rank0_writes(tmp_path):
     assert ranks[0]["losses"] != ranks[1]["losses"] and all(len(r["losses"]) == 6 for r in ranks)
     # (b) the loss over both ranks falls
     mean = [(a + b) / 2 for a, b in zip(ranks[0]["losses"], ranks[1]["losses"])]
-    assert sum(mean[-2:]) < sum(mean[:2]), mean
+    assert mean[-1] < 0.9 * mean[0] and sum(mean[-2:]) < sum(mean[:2]), mean
     # (c) only rank 0 writes checkpoints and logs
     assert ranks[1]["writes"] == []
     assert ranks[0]["writes"].count("save_training_checkpoint") == 3  # steps 3 and 6, then the final one
@@ -114,8 +130,11 @@ def test_two_gloo_ranks_stay_identical_learn_and_only_rank0_writes(tmp_path):
 
 
 def test_sigkill_mid_epoch_loses_only_steps_since_the_checkpoint_and_resume_finishes(tmp_path):
-    # 12 training images, batch 2: 6 batches an epoch, so the checkpoint at step 2 is mid-epoch
-    cfg = tiny_config(steps=8, batch_size=2, checkpoint_every=2, eval_max_images=1)
+    # 12 training images, batch 2: 6 batches an epoch, so the checkpoint at step 2 is mid-epoch; 10 steps
+    # leave the child plenty to do when it is killed, and the resumed run crosses epoch boundaries
+    cfg = _small(tiny_config(steps=10, batch_size=2, checkpoint_every=2, eval_max_images=1))
+    for domain in cfg["domains"].values():
+        domain["val"]["limit"] = 1
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "run"
@@ -137,17 +156,18 @@ def test_sigkill_mid_epoch_loses_only_steps_since_the_checkpoint_and_resume_fini
 
     state = load_training_checkpoint(out / "last.pt")  # the file is whole: written atomically
     done = state["step"]
-    assert done in (2, 4, 6) and state["offset"] == done and state["epoch"] == 0 and len(state["losses"]) == done
+    assert done % 2 == 0 and 2 <= done < 10 and len(state["losses"]) == done
+    assert state["epoch"] * 6 + state["offset"] == done  # where in the data order to go on
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     logged = {r["step"]: r["loss"] for r in logged if "loss" in r}
-    assert max(logged) - done < 2  # lost: at most the steps since the last checkpoint
+    assert max(logged) - done <= 2  # lost: at most the steps since the last checkpoint (checkpoint_every)
     (out / ".last.pt.stale.tmp").write_bytes(b"half a checkpoint")  # what a kill during a write leaves
 
     result = train(cfg, output_dir=out, resume=True, progress=False)
-    assert len(result["losses"]) == 8 and result["losses"][:done] == state["losses"]
+    assert len(result["losses"]) == 10 and result["losses"][:done] == state["losses"]
     assert [result["losses"][s - 1] for s in range(1, done + 1)] == pytest.approx([logged[s] for s in range(1, done + 1)])
-    assert load_training_checkpoint(out / "last.pt")["step"] == 8 and (out / "model.safetensors").is_file()
+    assert load_training_checkpoint(out / "last.pt")["step"] == 10 and (out / "model.safetensors").is_file()
     assert not (out / ".last.pt.stale.tmp").exists()
 
 

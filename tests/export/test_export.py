@@ -29,6 +29,15 @@ EXPORT_SIZE = (64, 96)  # 1/32 map 2x3: one Swin window, padded; 1/16 map 4x6: p
 TEST_SIZES = [((128, 128), 2), ((96, 160), 1)]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one intra-op thread is as fast, and cannot stall on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     torch.manual_seed(0)

@@ -77,7 +77,7 @@ class DeformableEncoder(nn.Module):
 
     ``in_channels`` are the backbone widths of those three maps (any number of levels works; the order of
     the inputs is the order of the outputs). ``attn_impl`` chooses the deformable-attention op
-    (``pytorch`` or ``compiled``, see ``ms_deform_attn``); it changes speed, not the weights.
+    (``pytorch``, ``compiled`` or ``embedding_bag``, see ``ms_deform_attn``); it changes speed, not the weights.
     """
 
     def __init__(

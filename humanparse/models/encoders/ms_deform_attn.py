@@ -14,8 +14,11 @@ Implementations of the op (``MSDeformAttn(impl=...)``, config key ``model.encode
 explicitly, never by catching an error:
   ``pytorch``   the function below, eager (the default; runs everywhere, exports to ONNX/TorchScript);
   ``compiled``  the same function through ``torch.compile`` (Inductor fuses the sampling, weighting and
-                sum, so the [B*heads, head_dim, Q, levels*points] samples are not written to memory; for
-                GPUs; on CPU it needs a C++ compiler). Export always traces the ``pytorch`` version.
+                sum, so the [B*heads, head_dim, Q, levels*points] samples are not written to memory); for
+                GPUs: on a CPU it needs a C++ compiler and measured 4x slower than ``pytorch``;
+  ``embedding_bag`` the op as one weighted gather (``ms_deform_attn_bag``): no stacked samples; measured
+                2x faster than ``pytorch`` on a CPU (docs/benchmarks.md).
+Export always traces the ``pytorch`` version.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from humanparse.errors import ConfigError, unknown_key_message
+from humanparse.models.encoders.ms_deform_attn_bag import ms_deform_attn_bag
 
 __all__ = ["IMPLS", "MSDeformAttn", "compiled_ms_deform_attn", "ms_deform_attn", "set_attn_impl"]
 
-IMPLS = ("pytorch", "compiled")
+IMPLS = ("pytorch", "compiled", "embedding_bag")
 
 
 def ms_deform_attn(
@@ -152,6 +156,11 @@ class MSDeformAttn(nn.Module):
             [torch.stack([offsets[:, :, :, lvl, :, 0] / w, offsets[:, :, :, lvl, :, 1] / h], -1)
              for lvl, (h, w) in enumerate(spatial_shapes)], 3)
         locations = reference_points.float()[:, :, None, :, None, :] + scaled
-        op = compiled_ms_deform_attn() if self.impl == "compiled" else ms_deform_attn
+        if self.impl == "compiled":
+            op = compiled_ms_deform_attn()
+        elif self.impl == "embedding_bag":
+            op = ms_deform_attn_bag
+        else:
+            op = ms_deform_attn
         out = op(v.float(), spatial_shapes, locations, weights).to(v.dtype)
         return self.output_proj(out)
