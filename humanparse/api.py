@@ -59,6 +59,30 @@ def _output_stems(paths: Sequence[Path]) -> list[str]:
     return [p.stem if counts[p.stem] == 1 else f"{p.parent.name}_{p.stem}" for p in paths]
 
 
+def iter_image_batches(inputs: Iterable[str | Path], batch_size: int, report: ParseReport):
+    """Expand ``inputs`` and yield ``(paths, stems, images)`` batches of readable images.
+
+    An unreadable image is recorded in ``report.failed`` (and printed) by name, and the rest go on.
+    """
+    from .data.io import read_image
+
+    paths = expand_inputs(inputs)
+    stems = _output_stems(paths)
+    for start in range(0, len(paths), batch_size):
+        ok_paths, ok_stems, images = [], [], []
+        for path, stem in zip(paths[start:start + batch_size], stems[start:start + batch_size]):
+            try:
+                images.append(read_image(path))
+            except HumanparseError as exc:
+                report.failed[str(path)] = str(exc)
+                print(f"skipped {path}: {exc}", file=sys.stderr)
+                continue
+            ok_paths.append(path)
+            ok_stems.append(stem)
+        if images:
+            yield ok_paths, ok_stems, images
+
+
 def overlay_image(image: np.ndarray, label: np.ndarray, palette: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Colour overlay: background (class 0) left as it is, other classes blended with their colour."""
     colours = palette[label].astype(np.float32)
@@ -145,29 +169,16 @@ class Parser:
         reported by name and skipped; the rest go on."""
         from PIL import Image
 
-        from .data.io import read_image, write_label_png
+        from .data.io import write_label_png
         from .engine.checkpoint import atomic_write
 
         domain = self._domain(domain)
         ls = self.label_spaces[domain]
-        paths = expand_inputs(inputs)
-        stems = _output_stems(paths)
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         report = ParseReport()
-        for start in range(0, len(paths), self.batch_size):
-            chunk, images, names = [], [], []
-            for path, stem in zip(paths[start:start + self.batch_size], stems[start:start + self.batch_size]):
-                try:
-                    images.append(read_image(path))
-                except HumanparseError as exc:
-                    report.failed[str(path)] = str(exc)
-                    print(f"skipped {path}: {exc}", file=sys.stderr)
-                    continue
-                chunk.append(path)
-                names.append(stem)
-            if not images:
-                continue
+        done = 0
+        for chunk, names, images in iter_image_batches(inputs, self.batch_size, report):
             probabilities = self.predict_proba(images, domain, tta=tta)
             for path, stem, image, p in zip(chunk, names, images, probabilities):
                 label = p.argmax(0).to(torch.uint8).numpy()
@@ -184,6 +195,7 @@ class Parser:
                     arr = p.numpy().astype(np.float16)
                     atomic_write(target, lambda tmp, a=arr: _save_npy(tmp, a))
                     report.written.append(target)
+            done += len(images)
             if progress:
-                print(f"parsed {min(start + self.batch_size, len(paths))}/{len(paths)}", file=sys.stderr)
+                print(f"parsed {done} images", file=sys.stderr)
         return report

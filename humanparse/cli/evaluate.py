@@ -26,10 +26,9 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..data.io import load_label, read_image
     from ..engine.evaluator import evaluate_domain
     from ..engine.loading import load_model
-    from ..engine.semantic_recipe import read_split
+    from ..engine.semantic_recipe import labelled_samples, read_split
     from ..engine.loading import resolve_device
 
     device = resolve_device(args.device)
@@ -58,12 +57,7 @@ def run(args) -> int:
         ls = label_spaces[domain]
         records = read_split(split_cfg, domain, Path("."))[: args.max_images or None]
 
-        def samples(records=records, ls=ls):
-            for rec in records:
-                label, _ = load_label(rec, ls.num_classes, ls.ignore_index)
-                yield read_image(rec.image), label
-
-        r = evaluate_domain(model, samples(), domain, ls, long_side=args.long_side, tta=args.tta, device=device)
+        r = evaluate_domain(model, labelled_samples(records, ls), domain, ls, long_side=args.long_side, tta=args.tta, device=device)
         r["num_images"] = len(records)
         results[domain] = r
     if args.json:

@@ -76,11 +76,11 @@ def predict_probabilities(
     sizes = [im.shape[:2] for im in images]
     sums: list[torch.Tensor | None] = [None] * len(images)
     views = 0
+    tensors = [to_tensor(im) for im in images]  # once, not once per scale
     for scale in scales:
         resized = []
-        for im, (h, w) in zip(images, sizes):
+        for t, (h, w) in zip(tensors, sizes):
             th, tw = _scaled_size(h, w, long_side, scale)
-            t = to_tensor(im)
             if (th, tw) != (h, w):
                 t = F.interpolate(t[None], size=(th, tw), mode="bilinear", align_corners=False)[0]
             resized.append(t)

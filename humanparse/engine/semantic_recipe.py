@@ -58,6 +58,18 @@ def read_split(split_cfg: dict, domain: str, base: Path):
     return records[: int(limit)] if limit else records
 
 
+def labelled_samples(records, label_space):
+    """(image, label) pairs at original resolution; a label whose size differs from its image is a DataError
+    naming both files."""
+    from ..data.io import check_pair, load_label, read_image
+
+    for rec in records:
+        label, _ = load_label(rec, label_space.num_classes, label_space.ignore_index)
+        image = read_image(rec.image)
+        check_pair(image, label, (rec.image, rec.label))
+        yield image, label
+
+
 @register_recipe("semantic")
 class SemanticRecipe(Recipe):
     def __init__(self, cfg: dict, *, root: Path | str = "."):
@@ -128,15 +140,9 @@ class SemanticRecipe(Recipe):
     # -- evaluation ------------------------------------------------------------------------
     def val_samples(self, domain: str, max_images: int | None = None):
         """(image, label) pairs of a domain's val split, at original resolution."""
-        from ..data.io import load_label, read_image
-
         if domain not in self._val_cache:
             self._val_cache[domain] = read_split(self.domain_cfg[domain]["val"], domain, self.root)
-        records = self._val_cache[domain][: max_images or None]
-        ls = self.label_spaces[domain]
-        for rec in records:
-            label, _ = load_label(rec, ls.num_classes, ls.ignore_index)
-            yield read_image(rec.image), label
+        return labelled_samples(self._val_cache[domain][: max_images or None], self.label_spaces[domain])
 
     def evaluate(self, model: nn.Module, *, max_images: int | None = None, tta: bool | None = None) -> dict:
         from .evaluator import evaluate_domain

@@ -13,7 +13,6 @@ What it guarantees:
 from __future__ import annotations
 
 import json
-import math
 import random
 import sys
 import time
@@ -261,8 +260,6 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
                 return {"losses": losses, "eval": eval_results, "output_dir": str(out), "stopped_at": step}
     except KeyboardInterrupt:
         save(step)
-        if bar is not None:
-            bar.close()
         logger.close()
         raise
     finally:
@@ -314,4 +311,4 @@ def _to_device(batch, device):
     return batch
 
 
-__all__ = ["train", "TrainingError", "seed_everything", "resolve_device", "math"]
+__all__ = ["train", "TrainingError", "seed_everything", "resolve_device"]

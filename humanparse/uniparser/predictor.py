@@ -145,28 +145,13 @@ def parse_files_multi(checkpoint: str | Path, inputs, out_dir: str | Path, *, de
                       batch_size: int = 4, long_side: int | None = None, **thresholds):
     """``humanparse parse --task multi``: files / folders / globs -> ``<stem>_persons.png``,
     ``<stem>_parts.png`` and ``<stem>.json`` per image. Unreadable images are reported and skipped."""
-    import sys
-
-    from ..api import ParseReport, _output_stems, expand_inputs
-    from ..data.io import read_image
+    from ..api import ParseReport, iter_image_batches
     from ..engine.loading import resolve_device
-    from ..errors import HumanparseError
 
     parser = MultiPersonParser.from_checkpoint(checkpoint, device=resolve_device(device),
                                                long_side=long_side, batch_size=batch_size, **thresholds)
-    paths = expand_inputs(inputs)
-    stems = _output_stems(paths)
     report = ParseReport()
-    for start in range(0, len(paths), parser.batch_size):
-        images, names = [], []
-        for path, stem in zip(paths[start:start + parser.batch_size], stems[start:start + parser.batch_size]):
-            try:
-                images.append(read_image(path))
-            except HumanparseError as exc:
-                report.failed[str(path)] = str(exc)
-                print(f"skipped {path}: {exc}", file=sys.stderr)
-                continue
-            names.append(stem)
+    for _, names, images in iter_image_batches(inputs, parser.batch_size, report):
         for result, stem in zip(parser(images), names):
             report.written += list(parser.write(result, out_dir, stem).values())
     return report
