@@ -68,7 +68,7 @@ def main() -> None:
                     cfg["method"]["source_checkpoint"] = str(prev / "last.pt")
                 run_dir = out / f"{name.replace(':', '_')}_seed{seed}" / f"step{i + 1}"
                 print(f"== {key} step {i + 1}/{len(chain)} -> {run_dir}", flush=True)
-                result = train(cfg, output_dir=run_dir, progress=False)
+                result = train(cfg, output_dir=run_dir, overwrite=True, progress=False)  # a re-run replaces its run
                 prev = run_dir
             results[key] = {"eval": {k: v for k, v in result["eval"].items() if not isinstance(v, list)},
                             "per_class_iou": {k: v for k, v in result["eval"].items() if isinstance(v, list)},

@@ -16,7 +16,9 @@ def add_parser(sub) -> None:
     p.add_argument("--reader", default="folder", help="dataset layout reader for --data (default: folder)")
     p.add_argument("--split", default="all", help="split for --data (default: all)")
     p.add_argument("--tta", action="store_true", help="the paper's scales (0.5..1.75) + flip with left/right channel swap")
-    p.add_argument("--long-side", type=int, default=None, help="resize the long side before the network (default: native)")
+    p.add_argument("--long-side", type=int, default=None,
+                   help="resize the long side before the network (default: the size stored in the checkpoint, "
+                        "else native; 0 = native)")
     p.add_argument("--max-images", type=int, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -31,8 +33,12 @@ def run(args) -> int:
     from ..engine.semantic_recipe import labelled_samples, read_split
     from ..engine.loading import resolve_device
 
+    if args.max_images is not None and args.max_images < 1:
+        raise ConfigError(f"--max-images must be at least 1, got {args.max_images}")
     device = resolve_device(args.device)
     model, label_spaces, meta = load_model(args.checkpoint, device=device)
+    stored = ((meta.get("extra") or {}).get("inference") or {}).get("long_side")
+    long_side = (args.long_side or None) if args.long_side is not None else stored
     jobs: list[tuple[str, dict]] = []
     if args.config:
         from ..config import load_config
@@ -57,7 +63,7 @@ def run(args) -> int:
         ls = label_spaces[domain]
         records = read_split(split_cfg, domain, Path("."))[: args.max_images or None]
 
-        r = evaluate_domain(model, labelled_samples(records, ls), domain, ls, long_side=args.long_side, tta=args.tta, device=device)
+        r = evaluate_domain(model, labelled_samples(records, ls), domain, ls, long_side=long_side, tta=args.tta, device=device)
         r["num_images"] = len(records)
         results[domain] = r
     if args.json:

@@ -39,6 +39,13 @@ def run(args) -> int:
 
     suffix = ".onnx" if args.format == "onnx" else ".torchscript.pt"
     out = args.out or str(Path(args.checkpoint).with_name(f"{args.domain or 'model'}{suffix}"))
+    from ..engine.run_dir import ensure_writable_dir
+
+    if Path(out).is_dir():
+        from ..errors import DataError
+
+        raise DataError(out, "--out is a folder; give a file name (e.g. lip.onnx)")
+    ensure_writable_dir(Path(out).parent, "the folder of --out")  # before the export, not after it
     path = export_model(args.checkpoint, out, fmt=args.format, domain=args.domain, opset=args.opset,
                         sample_size=tuple(args.sample_size), check=args.check)
     print(f"wrote {path}" + (" (checked at two sizes against the PyTorch model)" if args.check else ""), file=sys.stderr)

@@ -11,9 +11,9 @@ import os
 import sys
 
 from ..errors import HumanparseError
-from . import bench, demo, evaluate, export, labels, parse, pseudo_label, score, train
+from . import bench, demo, evaluate, export, keypoints, labels, parse, pseudo_label, score, serve, train
 
-GROUPS = [labels, train, evaluate, score, parse, export, bench, demo, pseudo_label]
+GROUPS = [labels, train, evaluate, score, parse, export, bench, demo, pseudo_label, keypoints, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

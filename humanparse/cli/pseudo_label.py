@@ -13,7 +13,7 @@ def add_parser(sub) -> None:
     pose.set_defaults(run=run_pose)
     edge = g.add_parser("edge", help="edge maps derived from parsing labels")
     edge.add_argument("labels", help="folder of label PNGs")
-    edge.add_argument("--out", required=True, help="folder for the edge PNGs (0/1)")
+    edge.add_argument("--out", required=True, help="folder for the thin (one-pixel) edge PNGs (0/1)")
     edge.add_argument("--connectivity", type=int, default=4, choices=[4, 8])
     edge.set_defaults(run=run_edge)
 

@@ -1,4 +1,4 @@
-"""``humanparse train CONFIG [key=value ...] [--resume]`` (also under torchrun for several processes)."""
+"""``humanparse train CONFIG [key=value ...] [--resume | --overwrite]`` (also under torchrun for several processes)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ def add_parser(sub) -> None:
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=100 method.use_aux=false")
     p.add_argument("--output-dir", help="where checkpoints and logs go (default: output_dir in the config)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier run in OUTPUT_DIR (its checkpoints and logs are deleted first); "
+                        "without it, a folder holding a run is refused")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.set_defaults(run=run)
 
@@ -23,7 +26,7 @@ def run(args) -> int:
     from ..engine.trainer import train
 
     cfg = load_config(args.config, args.overrides)
-    result = train(cfg, output_dir=args.output_dir, resume=args.resume, device=args.device)
+    result = train(cfg, output_dir=args.output_dir, resume=args.resume, overwrite=args.overwrite, device=args.device)
     ev = {k: v for k, v in result["eval"].items() if isinstance(v, (int, float))}
     print(json.dumps({"output_dir": result["output_dir"], "final_loss": result["losses"][-1] if result["losses"] else None,
                       "eval": ev}))

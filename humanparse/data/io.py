@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from humanparse.errors import DataError
 
@@ -19,9 +19,11 @@ from .records import Record
 
 __all__ = [
     "read_image",
+    "decode_image",
     "read_label",
     "read_id_map",
     "merge_person_maps",
+    "read_person_maps",
     "load_label",
     "check_pair",
     "write_label_png",
@@ -50,7 +52,29 @@ def read_image(path: str | Path, *, apply_exif: bool = True) -> np.ndarray:
     map was drawn on the stored pixel grid (the dataset turns it off for labelled samples).
     """
     path = Path(path)
-    img = _open_loaded(path, "image")
+    return _rgb_array(_open_loaded(path, "image"), apply_exif=apply_exif)
+
+
+def decode_image(data: bytes, name: str = "<upload>", *, apply_exif: bool = True) -> np.ndarray:
+    """``read_image`` for the bytes of an image file (an upload): the same conversions, the same pixels.
+
+    ``DataError(name, ...)`` when the bytes are empty or not a readable image.
+    """
+    import io
+
+    if not data:
+        raise DataError(name, "empty file")
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except UnidentifiedImageError:
+        raise DataError(name, "cannot read image: not an image format Pillow recognises") from None
+    except _PIL_ERRORS as exc:
+        raise DataError(name, f"cannot read image: {exc}") from exc
+    return _rgb_array(img, apply_exif=apply_exif)
+
+
+def _rgb_array(img: Image.Image, *, apply_exif: bool) -> np.ndarray:
     if apply_exif:
         img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -140,6 +164,28 @@ def read_id_map(path: str | Path) -> np.ndarray:
     return _index_array(path, "id map").astype(np.int64)
 
 
+def read_person_maps(paths: Sequence[str | Path], num_classes: int, ignore_index: int = 255) -> np.ndarray:
+    """One-part-map-per-person files (MHPv2 ``parsing_annos``), kept apart: ``uint8 [P, H, W]``.
+
+    Map k holds the part ids of person k + 1 (0 elsewhere, ``ignore_index`` where that person's
+    annotation says so); RGB files use their first channel, as the MHPv2 evaluation code does.
+    Persons may overlap: nothing is merged (multi-person training and scoring need this).
+    """
+    if not paths:
+        raise ValueError("read_person_maps needs at least one file")
+    maps: list[np.ndarray] = []
+    first = Path(paths[0])
+    for raw in paths:
+        path = Path(raw)
+        arr = _checked_ids(_index_array(path, "person part map", rgb_channel=0), path, num_classes, ignore_index)
+        if maps and arr.shape != maps[0].shape:
+            raise DataError(
+                path, f"size {arr.shape[1]}x{arr.shape[0]} differs from {first} ({maps[0].shape[1]}x{maps[0].shape[0]})"
+            )
+        maps.append(arr.astype(np.uint8))
+    return np.stack(maps)
+
+
 def merge_person_maps(
     paths: Sequence[str | Path], num_classes: int, ignore_index: int = 255
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -151,23 +197,15 @@ def merge_person_maps(
 
     Overlap rule: a pixel that is non-zero in several person maps keeps the FIRST person (in the
     order given; readers sort by the person index k) and that person's part id; later persons only
-    fill pixels still at 0.
+    fill pixels still at 0. This suits semantic parsing; multi-person parsing reads the maps apart
+    with :func:`read_person_maps`, because the merge changes overlapping persons' ground truth.
     """
     if not paths:
         raise ValueError("merge_person_maps needs at least one file")
-    parts: np.ndarray | None = None
-    persons: np.ndarray | None = None
-    first = Path(paths[0])
-    for k, raw in enumerate(paths, start=1):
-        path = Path(raw)
-        arr = _checked_ids(_index_array(path, "person part map", rgb_channel=0), path, num_classes, ignore_index)
-        if parts is None:
-            parts = np.zeros(arr.shape, dtype=arr.dtype)
-            persons = np.zeros(arr.shape, dtype=np.int64)
-        elif arr.shape != parts.shape:
-            raise DataError(
-                path, f"size {arr.shape[1]}x{arr.shape[0]} differs from {first} ({parts.shape[1]}x{parts.shape[0]})"
-            )
+    maps = read_person_maps(paths, num_classes, ignore_index)
+    parts = np.zeros(maps.shape[1:], dtype=np.uint8)
+    persons = np.zeros(maps.shape[1:], dtype=np.int64)
+    for k, arr in enumerate(maps, start=1):
         take = (arr != 0) & (persons == 0)
         parts[take] = arr[take]
         persons[take] = k

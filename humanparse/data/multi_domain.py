@@ -4,6 +4,7 @@ domains, and the batch collate function of docs/contracts.md."""
 from __future__ import annotations
 
 import bisect
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,10 @@ from humanparse.errors import ConfigError
 
 from .dataset import ParsingDataset
 
-__all__ = ["MultiDomainDataset", "MixedDomainBatchSampler", "collate_parsing"]
+__all__ = ["DOMAIN_MIXES", "MultiDomainDataset", "MixedDomainBatchSampler", "collate_parsing", "resolve_domain_mix"]
+
+#: Named values of ``data.domain_weights`` (a mapping {domain: weight} is the third kind).
+DOMAIN_MIXES = ("at_least_one", "proportional", "balanced")
 
 
 class MultiDomainDataset(Dataset):
@@ -64,13 +68,44 @@ def _as_list(values: Sequence[float] | Mapping[str, float], n: int, what: str) -
     return [float(v) for v in values]
 
 
+def resolve_domain_mix(
+    value: str | Mapping[str, float] | None, domains: Sequence[str]
+) -> tuple[list[float] | None, int]:
+    """``data.domain_weights`` -> ``(domain_weights, min_per_domain)`` for ``MixedDomainBatchSampler``.
+
+    ``None`` / ``"at_least_one"``: at least one image of every domain per batch, the rest in proportion
+        to the domain sizes (the behaviour of configs that do not choose; with 4-image batches over
+        PASCAL / ATR / CIHP it samples 26 / 34 / 40 %, so an "epoch" is 7 passes over PASCAL);
+    ``"proportional"``: every image of the union equally likely (shares = sizes / total, no minimum):
+        one epoch is one pass over every domain, what "150 epochs over the union" means (paper configs);
+    ``"balanced"``: equal shares per domain, no minimum (small domains are cycled);
+    ``{domain: weight}``: explicit shares by domain name (missing domains get 0), no minimum.
+    """
+    if value is None or value == "at_least_one":
+        return None, 1
+    if value == "proportional":
+        return None, 0
+    if value == "balanced":
+        return [1.0] * len(domains), 0
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(domains))
+        if unknown:
+            raise ConfigError(f"data.domain_weights names {unknown}, which are not training domains ({list(domains)})")
+        return [float(value.get(d, 0.0)) for d in domains], 0
+    raise ConfigError(
+        f"data.domain_weights must be one of {', '.join(DOMAIN_MIXES)} or a mapping {{domain: weight}}, got {value!r}"
+    )
+
+
 class MixedDomainBatchSampler(Sampler[list[int]]):
     """Batches of global indices that mix the domains.
 
-    Every batch takes from each domain (weight > 0) at least one sample when ``batch_size`` is at least
-    the number of such domains; the rest of the batch is shared in proportion to ``domain_weights``
+    Every batch takes from each domain (weight > 0) at least ``min_per_domain`` samples (default 1)
+    when ``batch_size`` allows it; the rest of the batch is shared in proportion to ``domain_weights``
     (default: the domain sizes), with the rounding remainders carried from batch to batch so the
     long-run shares are exact. A domain whose share exceeds its size is cycled (reshuffled each pass).
+    ``min_per_domain=0`` gives exactly the weights' shares. ``from_config`` reads ``data.domain_weights``
+    (``resolve_domain_mix``) and reports the passes over each domain per epoch (``passes_per_epoch``).
 
     Epoch ``e`` (``set_epoch``) is fully fixed by ``(seed, e, rank)``. With ``world_size > 1`` each
     domain's indices are shuffled identically on every rank and dealt out round-robin, so the ranks
@@ -84,6 +119,7 @@ class MixedDomainBatchSampler(Sampler[list[int]]):
         *,
         seed: int,
         domain_weights: Sequence[float] | Mapping[str, float] | None = None,
+        min_per_domain: int = 1,
         drop_last: bool = True,
         rank: int = 0,
         world_size: int = 1,
@@ -103,11 +139,51 @@ class MixedDomainBatchSampler(Sampler[list[int]]):
         for d, n in enumerate(self.sizes):
             if self.weights[d] > 0 and n < world_size:
                 raise ConfigError(f"domain {d} has {n} samples, fewer than world_size={world_size}")
+        if min_per_domain not in (0, 1):
+            raise ConfigError(f"min_per_domain must be 0 or 1, got {min_per_domain}")
+        self.min_per_domain = int(min_per_domain)
         self.batch_size = int(batch_size)
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.drop_last = bool(drop_last)
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
         self.epoch = 0
+
+    @classmethod
+    def from_config(
+        cls, domains: Sequence[str], sizes: Sequence[int], domain_weights, batch_size: int, *, seed: int,
+        rank: int = 0, world_size: int = 1, report: bool = True,
+    ) -> "MixedDomainBatchSampler":
+        """The sampler for ``data.domain_weights`` (see ``resolve_domain_mix``); with ``report`` (and on
+        rank 0) one line on stderr gives each domain's share of the images and passes per epoch."""
+        weights, minimum = resolve_domain_mix(domain_weights, domains)
+        sampler = cls(sizes, batch_size, seed=seed, domain_weights=weights, min_per_domain=minimum,
+                      rank=rank, world_size=world_size)
+        sampler.domains = list(domains)
+        if report and rank == 0:
+            print(sampler.describe(domain_weights if isinstance(domain_weights, str) else
+                                   ("at_least_one" if domain_weights is None else "weights")), file=sys.stderr)
+        return sampler
+
+    def shares(self) -> list[float]:
+        """Long-run fraction of the images of a batch that each domain supplies (exact: from the quotas of
+        one epoch's batches)."""
+        credit = np.zeros(len(self.sizes))
+        counts = np.zeros(len(self.sizes))
+        for _ in range(len(self)):
+            counts += self._quotas(self.batch_size, credit)
+        return (counts / counts.sum()).tolist()
+
+    def passes_per_epoch(self) -> list[float]:
+        """Passes over each domain's images in one epoch (``len(self)`` batches on every rank)."""
+        drawn = len(self) * self.batch_size * self.world_size
+        return [drawn * share / size for share, size in zip(self.shares(), self.sizes)]
+
+    def describe(self, mix: str = "") -> str:
+        names = getattr(self, "domains", [str(d) for d in range(len(self.sizes))])
+        parts = ", ".join(f"{n} {100 * s:.1f}% of images = {p:.2f} passes"
+                          for n, s, p in zip(names, self.shares(), self.passes_per_epoch()))
+        return (f"domain mix {mix or 'weights'}: one epoch = {len(self)} batches of {self.batch_size}"
+                f" x {self.world_size} process(es); per epoch: {parts}")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -121,14 +197,24 @@ class MixedDomainBatchSampler(Sampler[list[int]]):
     def _quotas(self, batch_size: int, credit: np.ndarray) -> np.ndarray:
         """Samples per domain for one batch; ``credit`` carries the fractional parts (updated in place)."""
         active = self.weights > 0
-        base = active.astype(np.int64) if batch_size >= active.sum() else np.zeros(len(self.sizes), np.int64)
+        if self.min_per_domain and batch_size >= active.sum():
+            base = active.astype(np.int64)
+        else:
+            base = np.zeros(len(self.sizes), np.int64)
         rest = batch_size - int(base.sum())
         credit += rest * self.weights
-        extra = np.floor(credit).astype(np.int64)
+        # a domain that got an extra image earlier can carry a credit below -1: never a negative count
+        # (with the one-per-domain minimum the floor is >= -1 = -base, so that mode is unchanged)
+        extra = np.maximum(np.floor(credit).astype(np.int64), -base)
         short = rest - int(extra.sum())
         if short > 0:  # largest remaining credit first; ties to the lower domain index
             order = np.lexsort((np.arange(len(credit)), -(credit - extra)))
             extra[order[:short]] += 1
+        while short < 0:  # clipping added images: take them back where the remaining credit is lowest
+            candidates = np.flatnonzero(base + extra > 0)
+            d = candidates[np.argmin((credit - extra)[candidates])]
+            extra[d] -= 1
+            short += 1
         credit -= extra
         return base + extra
 

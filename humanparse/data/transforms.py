@@ -120,20 +120,41 @@ class RandomScale:
 
 class RandomCrop:
     """Crop ``size`` (h, w) at a random place; smaller samples are first padded at the bottom/right
-    (image with ``image_fill``, default the ImageNet mean pixel; label with ``ignore_index``)."""
+    (image with ``image_fill``, default the ImageNet mean pixel; label with ``ignore_index``).
 
-    def __init__(self, size: int | Sequence[int], ignore_index: int = 255, image_fill: Sequence[int] = MEAN_PIXEL):
+    ``foreground_prob``: with this probability the crop is placed so that it holds a labelled foreground
+    pixel (label not 0 and not ignore) drawn at random, so that crops of large images show the person
+    rather than only background or padding. Samples without such pixels fall back to a uniform crop.
+    """
+
+    def __init__(self, size: int | Sequence[int], ignore_index: int = 255, image_fill: Sequence[int] = MEAN_PIXEL,
+                 foreground_prob: float = 0.0):
         self.size = _pair(size, "crop size")
         self.ignore_index = int(ignore_index)
         self.image_fill = tuple(int(v) for v in image_fill)
+        if not 0.0 <= foreground_prob <= 1.0:
+            raise ConfigError(f"foreground_prob must be in [0, 1], got {foreground_prob}")
+        self.foreground_prob = float(foreground_prob)
+
+    def _origin(self, sample: Sample, rng: np.random.Generator, h: int, w: int) -> tuple[int, int]:
+        ch, cw = self.size
+        label = sample.get("label")
+        if self.foreground_prob > 0 and label is not None and rng.random() < self.foreground_prob:
+            ys, xs = np.nonzero((label != 0) & (label != self.ignore_index))
+            if ys.size:
+                k = int(rng.integers(0, ys.size))
+                py, px = int(ys[k]), int(xs[k])
+                y0 = int(rng.integers(max(0, py - ch + 1), min(py, h - ch) + 1))
+                x0 = int(rng.integers(max(0, px - cw + 1), min(px, w - cw) + 1))
+                return y0, x0
+        return int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
         ch, cw = self.size
         h, w = sample["image"].shape[:2]
         sample = _pad(sample, max(ch - h, 0), max(cw - w, 0), self.image_fill, self.ignore_index)
         h, w = sample["image"].shape[:2]
-        y0 = int(rng.integers(0, h - ch + 1))
-        x0 = int(rng.integers(0, w - cw + 1))
+        y0, x0 = self._origin(sample, rng, h, w)
         out = dict(sample)
         for key in ("image", "label", "human_ids"):
             if sample.get(key) is not None:
@@ -141,7 +162,7 @@ class RandomCrop:
         return out
 
     def __repr__(self) -> str:
-        return f"RandomCrop({self.size}, ignore_index={self.ignore_index})"
+        return f"RandomCrop({self.size}, ignore_index={self.ignore_index}, foreground_prob={self.foreground_prob})"
 
 
 class RandomHorizontalFlip:
@@ -300,15 +321,22 @@ def train_transforms(
     jitter: Mapping[str, float] | None = None,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    base_size: int | None = None,
+    foreground_prob: float = 0.0,
 ) -> Compose:
-    """Scale -> crop (pad with ignore) -> L/R-aware flip -> optional colour jitter -> normalise."""
-    steps: list = []
+    """Base size -> scale -> crop (pad with ignore) -> L/R-aware flip -> optional colour jitter -> normalise.
+
+    ``base_size`` (long side, as ``eval.long_side`` / the inference size) first brings every image to the
+    scale the network sees at test time, so that ``scale_range`` is relative to that scale rather than to
+    the stored resolution (SCHP / Mask2Former style). ``foreground_prob``: see ``RandomCrop``.
+    """
+    steps: list = [ResizeLongSide(int(base_size))] if base_size else []
     if scale_range is not None:
         if len(scale_range) != 2:
             raise ConfigError(f"scale_range must be [min, max], got {scale_range!r}")
         steps.append(RandomScale(*scale_range))
     fill = tuple(int(round(m * 255)) for m in mean)
-    steps.append(RandomCrop(crop_size, ignore_index=ignore_index, image_fill=fill))
+    steps.append(RandomCrop(crop_size, ignore_index=ignore_index, image_fill=fill, foreground_prob=foreground_prob))
     if flip_prob > 0:
         steps.append(RandomHorizontalFlip(flip_permutation, p=flip_prob, ignore_index=ignore_index))
     if jitter:
@@ -333,12 +361,13 @@ def eval_transforms(
     return Compose(steps)
 
 
-_TRAIN_KEYS = ("crop_size", "scale_range", "flip_prob", "jitter", "mean", "std")
+_TRAIN_KEYS = ("crop_size", "scale_range", "flip_prob", "jitter", "mean", "std", "base_size", "foreground_prob")
 _EVAL_KEYS = ("long_side", "size_divisor", "mean", "std")
 
 
 def build_train_transforms(cfg: Mapping[str, Any] | None, label_space) -> Compose:
-    """Training pipeline from a config dict (keys: crop_size, scale_range, flip_prob, jitter, mean, std).
+    """Training pipeline from a config dict (keys: base_size, crop_size, scale_range, foreground_prob, flip_prob,
+    jitter, mean, std).
 
     The flip permutation and ignore value come from ``label_space``. Unknown keys raise ConfigError.
     """

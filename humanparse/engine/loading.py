@@ -25,8 +25,10 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu"):
         from .checkpoint import load_training_checkpoint
 
         ckpt = load_training_checkpoint(path)
+        long_side = ((ckpt.get("config") or {}).get("eval") or {}).get("long_side")
         meta = {"recipe": ckpt.get("recipe", "semantic"), "model_config": ckpt["model_config"],
-                "label_spaces": ckpt.get("label_spaces", {})}
+                "label_spaces": ckpt.get("label_spaces", {}),
+                "extra": {"inference": {"long_side": int(long_side)} if long_side else {}}}
         state = ckpt["model"]
     recipe = meta.get("recipe", "semantic")
     model = build_inference_model(recipe, meta["model_config"], path)
@@ -37,6 +39,15 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu"):
     model.to(device).eval()
     label_spaces = {d: LabelSpace.from_dict(ls, source=f"{path}:{d}") for d, ls in meta.get("label_spaces", {}).items()}
     return model, label_spaces, meta
+
+
+DEFAULT_LONG_SIDE = 512  # for checkpoints that do not say at which size they were evaluated
+
+
+def inference_long_side(meta: dict) -> int:
+    """The input long side a checkpoint was trained and evaluated for (``extra.inference.long_side``)."""
+    value = ((meta.get("extra") or {}).get("inference") or {}).get("long_side")
+    return int(value) if value else DEFAULT_LONG_SIDE
 
 
 def build_network_from_config(config: dict) -> torch.nn.Module:

@@ -57,6 +57,10 @@ class Recipe:
         """Label spaces the model predicts, as JSON-able dicts (stored in checkpoints)."""
         return {}
 
+    def inference_settings(self) -> dict:
+        """How the model is meant to be run (stored in inference checkpoints, read by eval / parse / Parser)."""
+        return {}
+
 
 class SeededBatchSampler:
     """Shuffled batches, the order a pure function of (seed, epoch); rank r takes every world-th batch."""

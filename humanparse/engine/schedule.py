@@ -7,22 +7,69 @@ import torch
 from ..errors import ConfigError
 
 
-def _param_groups(model: torch.nn.Module, method: torch.nn.Module, lr: float, backbone_lr_mult: float):
-    backbone, rest = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (backbone if name.startswith("backbone.") else rest).append(p)
-    rest += [p for p in method.parameters() if p.requires_grad]
-    groups = [{"params": rest, "lr": lr}]
-    if backbone:
-        groups.append({"params": backbone, "lr": lr * backbone_lr_mult})
+#: Parameter names (last component) that are embeddings or tables, never decayed: X_0 of MSE, the Swin
+#: relative-position bias tables, the encoder's level embedding.
+NO_DECAY_NAMES = ("embedding", "bias_table", "level_embed")
+
+
+def no_weight_decay(name: str, param: torch.Tensor, module: torch.nn.Module | None) -> bool:
+    """True for biases, normalisation weights (any 1-D parameter of a norm layer) and ``NO_DECAY_NAMES``
+    (detectron2's / timm's rule: decay shrinks a LayerNorm gain or an embedding towards 0, not a weight
+    matrix towards simplicity)."""
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf == "bias" or leaf in NO_DECAY_NAMES:
+        return True
+    norms = (torch.nn.modules.batchnorm._NormBase, torch.nn.LayerNorm, torch.nn.GroupNorm)
+    return param.dim() <= 1 and (module is None or isinstance(module, norms) or leaf == "weight")
+
+
+def _named_with_modules(root: torch.nn.Module, prefix: str):
+    for module_name, module in root.named_modules():
+        for leaf, p in module.named_parameters(recurse=False):
+            yield f"{prefix}{module_name}.{leaf}" if module_name else f"{prefix}{leaf}", p, module
+
+
+def _param_groups(model: torch.nn.Module, method: torch.nn.Module, lr: float, backbone_lr_mult: float,
+                  weight_decay: float = 0.0, decay_all: bool = False):
+    """Groups by (backbone or not) x (decayed or not); ``decay_all`` decays every parameter (the old rule)."""
+    buckets: dict[tuple[bool, bool], list] = {}
+    seen: set[int] = set()
+    named = [*_named_with_modules(model, ""), *_named_with_modules(method, "method.")]
+    for name, p, module in named:
+        if not p.requires_grad or id(p) in seen:
+            continue
+        seen.add(id(p))
+        decay = decay_all or not no_weight_decay(name, p, module)
+        buckets.setdefault((name.startswith("backbone."), decay), []).append(p)
+    groups = []
+    for (is_backbone, decay), params in sorted(buckets.items()):
+        groups.append({"params": params, "lr": lr * (backbone_lr_mult if is_backbone else 1.0),
+                       "weight_decay": weight_decay if decay else 0.0})
     return groups
 
 
+def weight_decay_setting(value) -> tuple[float, bool]:
+    """``train.weight_decay`` -> (decay, decay_all). A number decays every parameter (the behaviour of
+    configs written before the paper recipes, kept so their runs reproduce and resume); the mapping
+    ``{value: 0.05, decay_norms_biases_embeddings: false}`` (paper configs) exempts biases, norm weights,
+    X_0 and relative-position tables (``no_weight_decay``)."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"value", "decay_norms_biases_embeddings"})
+        if unknown or "value" not in value:
+            raise ConfigError("train.weight_decay must be a number or {value: <number>, "
+                              f"decay_norms_biases_embeddings: true|false}} (got {value!r})")
+        flag = value.get("decay_norms_biases_embeddings", False)
+        if not isinstance(flag, bool):
+            raise ConfigError(f"train.weight_decay.decay_norms_biases_embeddings must be true or false, got {flag!r}")
+        return float(value["value"]), flag
+    return float(value), True
+
+
 def build_optimizer(model, method, tcfg: dict) -> torch.optim.Optimizer:
+    """AdamW (default) or SGD, with the weight-decay rule of ``weight_decay_setting``."""
     lr = float(tcfg.get("lr", 1e-4))
-    wd = float(tcfg.get("weight_decay", 0.05))
-    groups = _param_groups(model, method, lr, float(tcfg.get("backbone_lr_mult", 1.0)))
+    wd, decay_all = weight_decay_setting(tcfg.get("weight_decay", 0.05))
+    groups = _param_groups(model, method, lr, float(tcfg.get("backbone_lr_mult", 1.0)), wd, decay_all=decay_all)
     name = str(tcfg.get("optimizer", "adamw")).lower()
     if name == "adamw":
         betas = tuple(float(b) for b in tcfg.get("betas", (0.9, 0.999)))

@@ -43,11 +43,19 @@ def resolve_root(root: str | Path, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def read_split(split_cfg: dict, domain: str, base: Path):
-    """Records of one split from its config entry (reader, root, split, reader options)."""
+def read_split(split_cfg: dict | list, domain: str, base: Path):
+    """Records of one split from its config entry (reader, root, split, reader options), or of a list of
+    such entries (several sources of one label domain, e.g. CIHP and the CIHP cut-outs), concatenated."""
     from ..data.readers import read_dataset
 
+    if isinstance(split_cfg, list):
+        return [rec for entry in split_cfg for rec in read_split(entry, domain, base)]
+    if not isinstance(split_cfg, dict):
+        raise ConfigError(f"domains.{domain}: a split is a mapping (reader, root, split) or a list of them")
     opts = dict(split_cfg)  # reader options are checked by the reader itself
+    if "domain" in opts:
+        raise ConfigError(f"domains.{domain}: 'domain' is the key above the split ({domain!r}), not a split option; "
+                          "remove it from the split entry")
     reader = opts.pop("reader", "folder")
     if "root" not in opts:
         raise ConfigError(f"domains.{domain}: a split needs 'root' (a folder, samples://NAME or shared://NAME)")
@@ -127,9 +135,10 @@ class SemanticRecipe(Recipe):
     def build_batch_sampler(self, dataset, *, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
         from ..data.multi_domain import MixedDomainBatchSampler
 
-        weights = self.data_cfg.get("domain_weights")
-        sampler = MixedDomainBatchSampler(dataset.sizes, batch_size, seed=seed, domain_weights=weights,
-                                          rank=rank, world_size=world_size)
+        # domain_weights: at_least_one (default) | proportional | balanced | {domain: weight}; the sampler
+        # prints each domain's share and passes per epoch
+        sampler = MixedDomainBatchSampler.from_config(dataset.domains, dataset.sizes, self.data_cfg.get("domain_weights"),
+                                                      batch_size, seed=seed, rank=rank, world_size=world_size)
         return _EpochBatches(sampler)
 
     def collate(self, items):
@@ -164,6 +173,11 @@ class SemanticRecipe(Recipe):
 
     def inference_model(self, model: nn.Module) -> nn.Module:
         return model  # the ParsingNetwork itself: SST modules live in the method, never in the model
+
+    def inference_settings(self) -> dict:
+        """The size the network was evaluated at: the default input size of eval, parse and Parser."""
+        long_side = self.eval_cfg.get("long_side")
+        return {"long_side": int(long_side)} if long_side else {}
 
 
 class _EpochBatches:

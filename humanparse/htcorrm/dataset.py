@@ -13,11 +13,14 @@ Item::
 
     {"image": float32 [3,H,W], "label": int64 [H,W], "edge": int64 [H,W] (0/1/ignore),
      "pose_heatmap": float32 [16, H/stride, W/stride], "pose_weight": float32 [16],
-     "keypoints": float32 [16, 3] (x, y, v in output pixels), "domain": str, "meta": dict}
+     "keypoints": float32 [P, 16, 3] (x, y, v in output pixels), "domain": str, "meta": dict}
 
 Keypoints come from a JSON file in the format of ``humanparse.metrics.pose`` (``{"<stem>":
-{"keypoints": [[x, y, v] x 16]}}``), keyed by the image's file stem. Every record needs an entry
-(an image where no person was found has all ``v = 0``); a missing one raises ``DataError``.
+{"keypoints": [[x, y, v] x 16]}}``, or ``{"persons": [...]}`` for several people), keyed by the
+image's file stem. Every record needs an entry (an image where no person was found has all
+``v = 0``); a missing one raises ``DataError``. With several persons the heatmap of a joint is the
+maximum of their Gaussians (bottom-up targets) and its weight is 1 if any person has it; the
+collated ``keypoints`` are padded to the batch's largest P with invisible rows.
 """
 
 from __future__ import annotations
@@ -36,35 +39,44 @@ from torch.utils.data import Dataset
 from ..data.dataset import ParsingDataset, item_rng
 from ..data.transforms import IMAGENET_MEAN, Normalize
 from ..errors import ConfigError, DataError
+from ..metrics.pose import pose_persons
 from .labels import NUM_JOINTS, edge_target, pose_targets, transform_keypoints
 
-__all__ = ["HTCorrMDataset", "affine_matrix", "collate_htcorrm", "load_keypoints"]
+__all__ = ["HTCorrMDataset", "affine_matrix", "collate_htcorrm", "load_keypoints", "load_pose_table"]
 
 _MEAN_PIXEL = tuple(round(m * 255) for m in IMAGENET_MEAN)
 
 
-def load_keypoints(path: str | Path) -> dict[str, np.ndarray]:
-    """``{stem: float64 [16, 3]}`` from a keypoint JSON file (``metrics.pose`` format)."""
-    path = Path(path)
+def _read_table(path: Path) -> dict:
     if not path.is_file():
-        raise DataError(path, "keypoint file not found (make one with `humanparse pseudo-label pose`)")
+        raise DataError(path, "keypoint file not found (convert a release's annotations with `humanparse keypoints "
+                        "convert`, or make pseudo-labels with `humanparse pseudo-label pose`)")
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(path, f"not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise DataError(path, 'expected an object {"<image stem>": {"keypoints": [[x, y, v], ...]}}')
-    out = {}
-    for stem, entry in data.items():
-        kp = np.asarray(entry.get("keypoints") if isinstance(entry, dict) else None, dtype=object)
-        try:
-            kp = kp.astype(np.float64)
-        except (TypeError, ValueError):
-            raise DataError(path, f"image {stem!r}: keypoints must be numbers") from None
-        if kp.shape != (NUM_JOINTS, 3):
-            raise DataError(path, f"image {stem!r}: keypoints must be {NUM_JOINTS} x [x, y, v], got shape {kp.shape}")
-        out[stem] = kp
-    return out
+    return data
+
+
+def load_pose_table(path: str | Path) -> tuple[dict[str, list[dict]], bool]:
+    """``({stem: [person]}, is_pseudo)`` from a keypoint JSON file (``metrics.pose.pose_persons``).
+
+    ``is_pseudo`` is True when the file was written by ``humanparse pseudo-label pose`` (its entries
+    carry ``detected`` / ``scores``): such a file may train a model but never score one."""
+    path = Path(path)
+    data = _read_table(path)
+    table = {stem: pose_persons(path, stem, entry, need_v=True) for stem, entry in data.items()}
+    pseudo = any(isinstance(e, dict) and ("detected" in e or "scores" in e) for e in data.values())
+    return table, pseudo
+
+
+def load_keypoints(path: str | Path) -> dict[str, np.ndarray]:
+    """``{stem: float64 [P, 16, 3]}`` (P persons, >= 1) from a keypoint JSON file (``metrics.pose`` format)."""
+    table, _ = load_pose_table(path)
+    return {stem: np.stack([p["keypoints"] for p in persons]) if persons else np.zeros((1, NUM_JOINTS, 3))
+            for stem, persons in table.items()}
 
 
 def affine_matrix(in_size: tuple[int, int], out_size: tuple[int, int], *, scale: float = 1.0,
@@ -152,9 +164,12 @@ class HTCorrMDataset(Dataset):
             label = self.lut[label]
         edge = edge_target(label, connectivity=self.edge_connectivity, dilation=self.edge_dilation,
                            ignore_index=ls.ignore_index)
-        raw_kp = self.keypoints[rec.stem] if self.keypoints is not None else np.zeros((NUM_JOINTS, 3))
-        kp = transform_keypoints(raw_kp, m, (oh, ow), flipped=flip)
-        heatmaps, weight = pose_targets(kp, (oh, ow), stride=self.stride, sigma=self.sigma)
+        raw_kp = self.keypoints[rec.stem] if self.keypoints is not None else np.zeros((1, NUM_JOINTS, 3))
+        raw_kp = np.asarray(raw_kp, np.float64).reshape(-1, NUM_JOINTS, 3)
+        kp = np.stack([transform_keypoints(p, m, (oh, ow), flipped=flip) for p in raw_kp])
+        targets = [pose_targets(p, (oh, ow), stride=self.stride, sigma=self.sigma) for p in kp]
+        heatmaps = np.max([t[0] for t in targets], axis=0)  # several persons: one map per joint (max)
+        weight = np.max([t[1] for t in targets], axis=0)
         norm = self.normalize({"image": image, "label": label})
         meta = {**sample["meta"], "affine": m.tolist(), "flipped": flip}
         return {
@@ -169,7 +184,10 @@ def collate_htcorrm(items: Sequence[dict]) -> dict[str, Any]:
     if not items:
         raise ValueError("collate_htcorrm got an empty list of items")
     batch: dict[str, Any] = {k: torch.stack([it[k] for it in items])
-                             for k in ("image", "label", "edge", "pose_heatmap", "pose_weight", "keypoints")}
+                             for k in ("image", "label", "edge", "pose_heatmap", "pose_weight")}
+    most = max(it["keypoints"].shape[0] for it in items)  # pad persons with invisible (v = 0) rows
+    batch["keypoints"] = torch.stack([torch.cat([it["keypoints"], it["keypoints"].new_zeros(
+        most - it["keypoints"].shape[0], NUM_JOINTS, 3)]) for it in items])
     batch["domain"] = [it["domain"] for it in items]
     batch["meta"] = [it["meta"] for it in items]
     return batch

@@ -7,8 +7,10 @@ Edges (no dataset ships edge labels; the paper derives them from parsing labels)
     edge[label == ignore_index] = ignore_index                      # padding is neither edge nor not
 
 CorrPM marks one side of each 8-connected border and dilates it with a 3x3 square (a 3-4 px band);
-``edges_from_labels`` marks both sides (2 px), so one 3x3 dilation gives a 4 px band. ``dilation=0``
-keeps the 2 px band. Part/background borders are edges, borders against ignore pixels are not.
+``edges_from_labels`` marks both sides (2 px), so one 3x3 dilation gives a 4 px band: the
+*training* target. ``thin=True`` (with ``dilation=0``) thins the 2 px band to one pixel: the
+*evaluation* ground truth, as BSDS's boundaries are (``write_edge_maps``, ``htcorrm.evaluate``).
+Part/background borders are edges, borders against ignore pixels are not.
 
 Pose (16 MPII/LIP joints; ``metrics.pose`` holds the joint order and the encoder/decoder)::
 
@@ -42,12 +44,17 @@ __all__ = [
 NUM_JOINTS = len(JOINT_NAMES)
 
 
-def edge_target(label: np.ndarray, *, connectivity: int = 8, dilation: int = 1, ignore_index: int = 255) -> np.ndarray:
-    """uint8 [H, W]: 1 = edge, 0 = not, ``ignore_index`` where the parsing label is ignored."""
+def edge_target(label: np.ndarray, *, connectivity: int = 8, dilation: int = 1, ignore_index: int = 255,
+                thin: bool = False) -> np.ndarray:
+    """uint8 [H, W]: 1 = edge, 0 = not, ``ignore_index`` where the parsing label is ignored.
+
+    ``thin=True`` gives one-pixel edges (evaluation ground truth) and needs ``dilation=0``."""
     label = np.asarray(label)
-    edge = edges_from_labels(label, connectivity=connectivity, ignore_index=ignore_index)
     if dilation < 0:
         raise ValueError(f"edge dilation must be >= 0, got {dilation}")
+    if thin and dilation:
+        raise ValueError("thin edges cannot be dilated: use thin=True with dilation=0")
+    edge = edges_from_labels(label, connectivity=connectivity, ignore_index=ignore_index, thin=thin)
     if dilation:
         edge = cv2.dilate(edge, np.ones((3, 3), np.uint8), iterations=int(dilation))
     edge = edge.astype(np.uint8)
@@ -59,8 +66,10 @@ def write_edge_maps(labels_dir: str | Path, out_dir: str | Path, *, connectivity
                     ignore_index: int = 255) -> int:
     """Write the edge map (PNG, 0/1, ignore pixels 0) of every label PNG in ``labels_dir``; returns the count.
 
-    The backend of ``humanparse pseudo-label edge``. ``dilation=0`` writes the thin ground truth that
-    ``score --task edge`` (ODS/OIS) expects; training bands are made on the fly by ``edge_target``.
+    The backend of ``humanparse pseudo-label edge``. By default (``dilation=0``) the two-pixel band
+    of ``edges_from_labels`` is thinned to one pixel: the thin ground truth that ``score --task edge``
+    (ODS/OIS) expects. With ``dilation > 0`` the band is dilated instead (a training-style target).
+    Each PNG is written to a temporary name and renamed, so a reader never sees half a file.
     """
     from PIL import Image
 
@@ -73,9 +82,12 @@ def write_edge_maps(labels_dir: str | Path, out_dir: str | Path, *, connectivity
         raise DataError(labels_dir, "no label PNGs found (expected a folder of <stem>.png class-id maps)")
     out_dir.mkdir(parents=True, exist_ok=True)
     for f in files:
-        edge = edge_target(read_label_png(f), connectivity=connectivity, dilation=dilation, ignore_index=ignore_index)
+        edge = edge_target(read_label_png(f), connectivity=connectivity, dilation=dilation, ignore_index=ignore_index,
+                           thin=dilation == 0)
         edge[edge == ignore_index] = 0
-        Image.fromarray(edge.astype(np.uint8)).save(out_dir / f.name)
+        tmp = out_dir / f".{f.stem}.tmp.png"
+        Image.fromarray(edge.astype(np.uint8)).save(tmp)
+        tmp.replace(out_dir / f.name)
     return len(files)
 
 

@@ -15,26 +15,28 @@ ones; ``fusion`` says how the main feature F_m meets them::
     hnl     [edge, edge]    W_3(HNL(F_m; F_m, F_b, F_b))             8  "duplicated" edge feature
     hnl     [pose, pose]    W_3(HNL(F_m; F_m, F_k, F_k))             9  "duplicated" pose feature
     hnl     [edge, pose]    W_3(HNL(F_m; F_m, F_b, F_k))             10/11  full HTCorrM
+    hnl + hnl_duplicate_main: false  W_3(HNL(F_m; F_b, F_k))          Table 8 dagger rows (no "duplicated" F_m)
 
 Every encoder in {main} + aux_tasks is built and supervised through its own head (Eq. 4).
 
-Backbone levels: the network needs maps at strides 4, 8, 16 and 32 (G_1 ... G_4). The parsing
-encoder runs ASPP on stride 32 and uses stride 4 as its low-level feature; the pose encoder reads
-stride 16, so its two x2 deconvs land on F_p's stride-4 grid ("the same scale as F_p"; in CorrPM
-that stride-16 map is the dilated Res5, with our undilated timm ResNets it is Res4); the edge
-encoder reads ``edge_levels`` (default strides 4, 8, 16 = Res2, Res3, Res4). See docs/htcorrm.md.
+Backbones (``htcorrm.backbones``) return maps with fixed roles ``[G_1, G_2, G_3, final, ...]``: the
+parsing encoder runs ASPP on ``final`` (the dilated Res5 of ResNet-101, or the HRNetV2 map) and
+concatenates with G_1 (stride 4, the grid of every task feature); the edge encoder reads
+``edge_levels`` (default [0, 1, 2] = G_1, G_2, G_3: Res2/Res3/Res4, or HRNet stages 1/3/4); the
+pose encoder's two x2 deconvs read ``backbone.pose_index`` (Res5 at output stride 16 lands exactly
+on the stride-4 grid; other strides are resized to it bilinearly). See docs/htcorrm.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, ConfigError, check_keys
+from .backbones import build_backbone
 from .encoders import EdgeEncoder, ParsingEncoder, PoseEncoder
 from .hnl import ConcatFusion, HeterogeneousNonLocal
 
@@ -42,7 +44,6 @@ __all__ = [
     "FUSIONS",
     "TASKS",
     "HTCorrMNet",
-    "TimmBranchBackbone",
     "build_backbone",
     "build_htcorrm",
     "build_htcorrm_from_config",
@@ -50,69 +51,11 @@ __all__ = [
 
 TASKS = ("parsing", "pose", "edge")
 FUSIONS = ("none", "self", "concat", "hnl")
-STRIDES = (4, 8, 16, 32)
-BACKBONE_KEYS = {"name", "pretrained", "feature_location"}
 MODEL_KEYS = {
     "backbone", "main_task", "aux_tasks", "fusion", "num_joints", "channels", "aspp_channels", "aspp_rates",
     "aspp_dropout", "pose_mid_channels", "edge_mid_channels", "edge_levels", "hnl_inner_channels",
-    "hnl_sub_sample",
+    "hnl_sub_sample", "hnl_duplicate_main",
 }
-
-
-class TimmBranchBackbone(nn.Module):
-    """A timm ``features_only`` model with a non-default ``feature_location`` (HRNet: ``""``).
-
-    timm's HRNet returns, by default, its classification "incre" features (128/256/512/1024 ch for
-    W48). ``feature_location=""`` returns the raw stage-4 branch outputs (48/96/192/384 ch at
-    strides 4/8/16/32 for W48): the HRNetV2 representation. Same interface as ``TimmBackbone``.
-    """
-
-    def __init__(self, name: str, *, feature_location: str, pretrained: str | Path | bool | None = None,
-                 strides: Sequence[int] = STRIDES):
-        super().__init__()
-        import timm
-
-        if not timm.is_model(name):
-            raise ConfigError(f"unknown timm backbone {name!r} (list them with timm.list_models('pattern*'))")
-        kwargs = {"features_only": True, "feature_location": feature_location}
-        with torch.device("meta"):
-            probe = timm.create_model(name, **kwargs)
-        reductions = [int(r) for r in probe.feature_info.reduction()]
-        missing = [s for s in strides if s not in reductions]
-        if missing:
-            raise ConfigError(f"backbone {name!r} (feature_location={feature_location!r}) has strides {reductions};"
-                              f" strides {missing} are missing")
-        kwargs["out_indices"] = tuple(len(reductions) - 1 - reductions[::-1].index(s) for s in strides)
-        if isinstance(pretrained, (str, Path)):
-            path = Path(pretrained).expanduser()
-            if not path.is_file():
-                raise CheckpointError(f"backbone weights {str(path)!r} not found; give a file, or pretrained: null")
-            self.model = timm.create_model(name, pretrained=True,
-                                           pretrained_cfg_overlay={"file": str(path), "source": ""}, **kwargs)
-        elif pretrained is None or isinstance(pretrained, bool):
-            self.model = timm.create_model(name, pretrained=bool(pretrained), **kwargs)
-        else:
-            raise ConfigError(f"backbone pretrained must be a file path, true, false or null; got {pretrained!r}")
-        self.name = name
-        self.out_channels = list(self.model.feature_info.channels())
-        self.strides = list(self.model.feature_info.reduction())
-
-    def forward(self, images: Tensor) -> list[Tensor]:
-        return list(self.model(images))
-
-
-def build_backbone(cfg: dict) -> nn.Module:
-    """``{name, pretrained: null|path|bool, feature_location: null|""}`` -> maps at strides 4/8/16/32."""
-    cfg = dict(cfg or {})
-    check_keys("key in model.backbone", cfg, BACKBONE_KEYS)
-    if "name" not in cfg:
-        raise ConfigError("model.backbone needs a 'name' (a timm model name, e.g. resnet101 or hrnet_w48)")
-    if cfg.get("feature_location") is not None:
-        return TimmBranchBackbone(cfg["name"], feature_location=str(cfg["feature_location"]),
-                                  pretrained=cfg.get("pretrained"))
-    from ..models.backbones.timm_backbone import TimmBackbone
-
-    return TimmBackbone(cfg["name"], pretrained=cfg.get("pretrained"), strides=STRIDES)
 
 
 class HTCorrMNet(nn.Module):
@@ -129,19 +72,21 @@ class HTCorrMNet(nn.Module):
                  num_joints: int = 16, channels: int = 512, aspp_channels: int = 256,
                  aspp_rates: Sequence[int] = (12, 24, 36), aspp_dropout: float = 0.1, pose_mid_channels: int = 256,
                  edge_mid_channels: int = 256, edge_levels: Sequence[int] = (0, 1, 2),
-                 hnl_inner_channels: int | None = None, hnl_sub_sample: bool = False):
+                 hnl_inner_channels: int | None = None, hnl_sub_sample: bool = False,
+                 hnl_duplicate_main: bool = True):
         super().__init__()
         if aux_tasks is None:  # default: the full model, both other tasks auxiliary
             aux_tasks = [t for t in TASKS if t != main_task]
         aux_tasks = list(aux_tasks)
         _check_tasks(main_task, aux_tasks, fusion)
         strides = list(getattr(backbone, "strides", []))
-        if strides != list(STRIDES):
-            raise ConfigError(f"HTCorrM needs backbone maps at strides {list(STRIDES)}, got {strides}")
+        if len(strides) < 4 or strides[0] != 4:
+            raise ConfigError(f"HTCorrM needs backbone maps [G_1 (stride 4), G_2, G_3, final, ...], got strides {strides}")
         edge_levels = [int(i) for i in edge_levels]
         if len(edge_levels) != 3 or any(not 0 <= i < 4 for i in edge_levels):
-            raise ConfigError(f"model.edge_levels must be 3 level indices in 0..3 (strides 4/8/16/32), got {edge_levels}")
+            raise ConfigError(f"model.edge_levels must be 3 level indices in 0..3 (G_1, G_2, G_3, final), got {edge_levels}")
         ch = list(backbone.out_channels)
+        self.pose_index = int(getattr(backbone, "pose_index", 3))
         self.backbone = backbone
         self.main_task, self.aux_tasks, self.fusion_kind = main_task, aux_tasks, fusion
         self.domain, self.edge_levels = domain, edge_levels
@@ -152,11 +97,15 @@ class HTCorrMNet(nn.Module):
             encoders["parsing"] = ParsingEncoder(ch[3], ch[0], channels, num_classes, aspp_channels=aspp_channels,
                                                  rates=aspp_rates, dropout=aspp_dropout)
         if "pose" in self.tasks:
-            encoders["pose"] = PoseEncoder(ch[2], channels, num_joints, mid_channels=pose_mid_channels)
+            encoders["pose"] = PoseEncoder(ch[self.pose_index], channels, num_joints, mid_channels=pose_mid_channels)
         if "edge" in self.tasks:
             encoders["edge"] = EdgeEncoder([ch[i] for i in edge_levels], channels, mid_channels=edge_mid_channels)
         self.encoders = nn.ModuleDict(encoders)
-        n_inputs = 1 + len(aux_tasks)
+        # Table 8's dagger rows: the hybrid feature without the "duplicated" main feature F_m
+        self.duplicate_main = bool(hnl_duplicate_main)
+        if not self.duplicate_main and fusion != "hnl":
+            raise ConfigError("model.hnl_duplicate_main: false only applies to fusion: hnl")
+        n_inputs = int(self.duplicate_main) + len(aux_tasks)
         if fusion == "hnl":
             self.fusion = HeterogeneousNonLocal(channels, n_inputs, inner_channels=hnl_inner_channels,
                                                 sub_sample=hnl_sub_sample)
@@ -188,10 +137,10 @@ class HTCorrMNet(nn.Module):
             if task == "parsing":
                 f = self.encoders["parsing"](levels[3], levels[0])
             elif task == "pose":
-                f = self.encoders["pose"](levels[2])
+                f = self.encoders["pose"](levels[self.pose_index])
             else:
                 f = self.encoders["edge"]([levels[i] for i in self.edge_levels])
-            if f.shape[-2:] != grid:  # only for backbones whose stride-16 map is not exactly grid/4
+            if f.shape[-2:] != grid:  # pose at output stride 8 / 32, or a map not exactly grid / 4
                 f = F.interpolate(f, size=grid, mode="bilinear", align_corners=False)
             features[task] = f
         encoders = {t: self.encoders[t].head(f) for t, f in features.items()}
@@ -199,7 +148,8 @@ class HTCorrMNet(nn.Module):
         if self.fusion is None:
             main = encoders[self.main_task]
         else:
-            inputs = [main_feat] + ([features[t] for t in self.aux_tasks] if self.fusion_kind != "self" else [])
+            own = [main_feat] if self.duplicate_main or self.fusion_kind != "hnl" else []
+            inputs = own + ([features[t] for t in self.aux_tasks] if self.fusion_kind != "self" else [])
             main = self.main_head(self.fusion(main_feat, inputs))
         out = {"main": main, "encoders": encoders, "features": features}
         if self.main_task == "parsing":

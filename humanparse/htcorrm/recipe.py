@@ -8,9 +8,10 @@ Config sections it reads (``configs/htcorrm_*.yaml``)::
         label_space: lip
         train: {reader: shared, root: samples://lip, split: train}
         val:   {reader: shared, root: samples://lip, split: val}
-        keypoints: samples://lip/keypoints.json     # needed when pose is the main or an aux task
+        keypoints: samples://lip/keypoints.json     # training targets, when pose is the main or an aux task
+        val_keypoints: shared://LIP/val_keypoints.json   # real annotations, needed to evaluate pose
     model:                          # humanparse.htcorrm.model.build_htcorrm
-      backbone: {name: resnet101, pretrained: null, feature_location: null}
+      backbone: {name: resnet101, pretrained: null, output_stride: 16, stem: plain}
       main_task: parsing            # parsing | pose | edge
       aux_tasks: [edge, pose]       # subset of the other two (repeats = Table 7 rows 8/9)
       fusion: hnl                   # none | self | concat | hnl
@@ -19,7 +20,8 @@ Config sections it reads (``configs/htcorrm_*.yaml``)::
              pose_mask_missing: true}
     data: {crop_size: 384, scale_range: [0.75, 1.25], rotation: 60, rotation_prob: 1.0, flip_prob: 0.5,
            edge_connectivity: 8, edge_dilation: 1, heatmap_stride: 4, sigma: 2}
-    eval: {long_side: null, batch_size: 4, max_images: null, tasks: [<main task>], size: 384}
+    eval: {long_side: null, batch_size: 4, max_images: null, tasks: [<main task>], size: 384,
+           head_rule: auto}         # pose: auto | lip | mpii (metrics.pose.person_head_size)
 
 Table 7 ablations are (fusion, aux_tasks) pairs: see ``humanparse.htcorrm.model`` and docs/htcorrm.md.
 """
@@ -39,10 +41,10 @@ from .model import TASKS, build_htcorrm
 
 __all__ = ["HTCorrMMethod", "HTCorrMRecipe"]
 
-DOMAIN_KEYS = {"label_space", "train", "val", "keypoints"}
+DOMAIN_KEYS = {"label_space", "train", "val", "keypoints", "val_keypoints"}
 DATA_KEYS = {"crop_size", "scale_range", "rotation", "rotation_prob", "flip_prob", "edge_connectivity",
              "edge_dilation", "heatmap_stride", "sigma"}
-EVAL_KEYS = {"long_side", "batch_size", "max_images", "tasks", "size"}
+EVAL_KEYS = {"long_side", "batch_size", "max_images", "tasks", "size", "head_rule"}
 METHOD_KEYS = {"name", "loss_weights", "edge_balance", "pose_mask_missing", "ignore_index"}
 
 
@@ -91,6 +93,9 @@ class HTCorrMRecipe(Recipe):
         for t in self.eval_cfg.get("tasks") or []:
             if t not in TASKS:
                 raise ConfigError(f"eval.tasks: unknown task {t!r} (choose from {list(TASKS)})")
+        if "pose" in (self.eval_cfg.get("tasks") or [main]) and "val_keypoints" not in self.domain_cfg:
+            raise ConfigError(f"pose is evaluated (eval.tasks or main_task), so domains.{self.domain}.val_keypoints must"
+                              " name real annotations of the val split; pseudo-labels never score a model")
 
     # -- model and method ------------------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -126,10 +131,29 @@ class HTCorrMRecipe(Recipe):
         path = resolve_root(self.domain_cfg["keypoints"], self.root)
         return load_keypoints(path), str(path)
 
+    def val_pose_table(self) -> dict:
+        """The real ground-truth keypoints of the val split (``domains.<d>.val_keypoints``).
+
+        Pose is never scored against pseudo-labels (they are what the model was trained to imitate):
+        a file written by ``humanparse pseudo-label pose`` is refused."""
+        from ..engine.semantic_recipe import resolve_root
+        from .dataset import load_pose_table
+
+        if "val_keypoints" not in self.domain_cfg:
+            raise ConfigError(f"eval.tasks has pose, so domains.{self.domain}.val_keypoints must name the real "
+                              "annotations of the val split (e.g. `humanparse keypoints convert --format lip-csv "
+                              "lip_val_set.csv --out val_keypoints.json`)")
+        path = resolve_root(self.domain_cfg["val_keypoints"], self.root)
+        table, pseudo = load_pose_table(path)
+        if pseudo:
+            raise ConfigError(f"{path}: these keypoints are pseudo-labels (written by `humanparse pseudo-label pose`);"
+                              " pose is evaluated against real annotations only")
+        return table
+
     def _dataset(self, split: str, *, train: bool, size=None):
         from .dataset import HTCorrMDataset
 
-        kp, kp_file = self.keypoints()
+        kp, kp_file = self.keypoints() if train else (None, None)  # evaluation reads its own ground truth
         opts = dict(self.data_cfg)
         if size is not None:
             opts["crop_size"] = size
@@ -163,8 +187,11 @@ class HTCorrMRecipe(Recipe):
             size = self.eval_cfg.get("size", self.data_cfg.get("crop_size", 384))
             ds = self._dataset("val", train=False, size=size)
             indices = range(min(len(ds), max_images or len(ds)))
-            fn = evaluate_pose if task == "pose" else evaluate_edge
-            results.update(fn(model, ds, indices, device=device))
+            if task == "pose":
+                results.update(evaluate_pose(model, ds, indices, gt_table=self.val_pose_table(),
+                                             head_rule=str(self.eval_cfg.get("head_rule", "auto")), device=device))
+            else:
+                results.update(evaluate_edge(model, ds, indices, device=device))
         return results
 
     def inference_model(self, model: nn.Module) -> nn.Module:

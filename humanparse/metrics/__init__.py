@@ -7,11 +7,11 @@ each module's docstring and in ``/work/shared/notes/metrics.md``.
 - ``instance``: AP^p_50, AP^p_vol, PCP_50 (MHP-v2 / UniParser / M2FP), ``evaluate_instances``,
   ``score_instance_dirs`` (CIHP layout).
 - ``pose``: PCKh, LIP / MPII head sizes, Gaussian heatmap targets, ``score_pose_files``.
-- ``edge``: edges from part labels, ODS / OIS / AP (BSDS), ``score_edge_dirs``.
+- ``edge``: edges from part labels (thin for evaluation), edge NMS, ODS / OIS / AP (BSDS), ``score_edge_dirs``.
 - ``io``: label PNG reading and folder pairing with clear DataErrors.
 """
 
-from .edge import EdgeEvaluator, edges_from_labels, score_edge_dirs
+from .edge import EdgeEvaluator, edge_nms, edges_from_labels, score_edge_dirs
 from .instance import InstanceEvaluator, evaluate_instances, score_instance_dirs
 from .io import read_label_png
 from .pose import (
@@ -43,6 +43,7 @@ __all__ = [
     "encode_heatmaps",
     "decode_heatmaps",
     "edges_from_labels",
+    "edge_nms",
     "EdgeEvaluator",
     "score_edge_dirs",
     "read_label_png",

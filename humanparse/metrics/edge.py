@@ -34,7 +34,23 @@ and ``collect_eval_bdry.m``:
   point: BSDS prints 0, we return ``None``.
 
 Prediction PNGs hold edge probabilities: 8-bit (value / 255, as BSDS reads them) or 16-bit
-(value / 65535). Ground-truth PNGs hold 0/1 or 0/255.
+(value / 65535). Ground-truth PNGs hold 0/1 or 0/255 and should be thin (one pixel wide, as BSDS's
+human boundaries are): ``edges_from_labels(..., thin=True)``, ``humanparse pseudo-label edge``.
+
+Edge NMS (``edge_nms``), the step HED / BDCN / RCF run on a network's raw edge map before the
+benchmark (their ``nms_process.m``, i.e. Dollar's ``edgesNmsMex`` with the SE toolbox settings)::
+
+    E = convTri(E, 1)                                      # triangle smoothing, radius 1
+    Oy, Ox = gradient(convTri(E, 4)); Oxx = d/dx Ox; Oyy, Oxy = gradient(Oy) (rows, cols)
+    O = mod(atan(Oyy * sign(-Oxy) / (Oxx + 1e-5)), pi)     # edge normal
+    E(p) = 0 where 1.01 * E(p) < E(p +- cos/sin(O(p)))    # bilinear samples, radius 1
+    E *= min(1, dist to image border / 5)                  # soft suppression near the border
+
+A raw probability map (blurred, several pixels wide) must go through it first (``score --task
+edge --nms``, and the HTCorrM evaluator always applies it); a map that is already thin, such as a
+perfect prediction, must not, since the border suppression would remove its outermost pixels.
+The matching tolerance is ``max_dist`` = 0.0075 x the image diagonal at the resolution scored,
+which should be the original image resolution (1.6 px for a 160 x 120 image, 4.2 px at 481 x 321).
 """
 
 from __future__ import annotations
@@ -50,6 +66,7 @@ from .io import check_same_size, pair_by_stem, read_label_png
 
 __all__ = [
     "edges_from_labels",
+    "edge_nms",
     "bsds_thresholds",
     "match_edges",
     "edge_counts",
@@ -88,6 +105,61 @@ def edges_from_labels(
 
         edge = _thin(edge)
     return edge.astype(np.uint8)
+
+
+def _conv_tri(img: np.ndarray, r: int) -> np.ndarray:
+    """Dollar's ``convTri``: separable triangle filter of radius ``r``, symmetric padding."""
+    from scipy.ndimage import convolve1d
+
+    if r == 1:
+        f = np.array([1.0, 2.0, 1.0]) / 4.0  # p = 12 / r / (r + 2) - 2 = 2
+    else:
+        f = np.concatenate([np.arange(1, r + 2), np.arange(r, 0, -1)]).astype(np.float64) / (r + 1) ** 2
+    out = convolve1d(img, f, axis=0, mode="reflect")  # scipy 'reflect' = MATLAB 'symmetric'
+    return convolve1d(out, f, axis=1, mode="reflect")
+
+
+def _interp(img: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    h, w = img.shape
+    x = np.clip(x, 0.0, w - 1.001)
+    y = np.clip(y, 0.0, h - 1.001)
+    x0, y0 = x.astype(np.int64), y.astype(np.int64)
+    dx, dy = x - x0, y - y0
+    return (img[y0, x0] * (1 - dx) * (1 - dy) + img[y0, x0 + 1] * dx * (1 - dy)
+            + img[y0 + 1, x0] * (1 - dx) * dy + img[y0 + 1, x0 + 1] * dx * dy)
+
+
+def edge_nms(prob: np.ndarray, *, radius: int = 1, border: int = 5, multiplier: float = 1.01) -> np.ndarray:
+    """Non-maximum suppression of an edge-probability map [H, W] (see the module docstring): the
+    HED/BDCN evaluation step (``convTri`` smoothing, orientation from second derivatives,
+    ``edgesNmsMex(E, O, 1, 5, 1.01)``). Returns float64 [H, W], suppressed pixels 0."""
+    e = np.asarray(prob, np.float64)
+    if e.ndim != 2:
+        raise ValueError(f"edge map must be 2-D, got shape {e.shape}")
+    h, w = e.shape
+    if min(h, w) < 2:
+        return e.copy()
+    e = _conv_tri(e, 1)
+    oy, ox = np.gradient(_conv_tri(e, 4))
+    oxx = np.gradient(ox, axis=1)
+    oyy, oxy = np.gradient(oy)
+    o = np.mod(np.arctan(oyy * np.sign(-oxy) / (oxx + 1e-5)), np.pi)
+    out = e.copy()
+    ys, xs = np.nonzero(e)
+    cos, sin = np.cos(o[ys, xs]), np.sin(o[ys, xs])
+    strong = e[ys, xs] * multiplier
+    keep = np.ones(ys.size, bool)
+    for d in range(-int(radius), int(radius) + 1):
+        if d:
+            keep &= ~(strong < _interp(e, xs + d * cos, ys + d * sin))
+    out[ys[~keep], xs[~keep]] = 0.0
+    s = min(int(border), w // 2, h // 2)
+    for k in range(s):  # soft suppression near the image border
+        out[:, k] *= k / s
+        out[:, w - 1 - k] *= k / s
+        out[k, :] *= k / s
+        out[h - 1 - k, :] *= k / s
+    return out
 
 
 def bsds_thresholds(n: int = 99) -> np.ndarray:
@@ -258,13 +330,16 @@ def score_edge_dirs(
     thresholds: int = 99,
     max_dist: float = 0.0075,
     thin: bool = True,
+    nms: bool = False,
 ) -> dict:
     """ODS / OIS / AP of a folder of edge-probability PNGs against a folder of binary GT PNGs.
 
-    Paired by stem; missing stems and size mismatches are DataErrors naming the files."""
+    ``nms=True`` runs ``edge_nms`` on each prediction first (for raw network outputs; see the
+    module docstring). Paired by stem; missing stems and size mismatches are DataErrors naming the files."""
     pairs = pair_by_stem(pred_dir, gt_dir)
     check_same_size([(p, g) for _, p, g in pairs])
     ev = EdgeEvaluator(thresholds, max_dist, thin)
     for _, pred_path, gt_path in pairs:
-        ev.add(_read_prob(pred_path), _read_gt_edges(gt_path))
+        prob = _read_prob(pred_path)
+        ev.add(edge_nms(prob) if nms else prob, _read_gt_edges(gt_path))
     return ev.compute()

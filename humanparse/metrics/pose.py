@@ -8,10 +8,11 @@ Joints (MPII order, which is also LIP's): 0 r_ankle, 1 r_knee, 2 r_hip, 3 l_hip,
 PCKh@t (``pckh``)
     A visible ground-truth joint is correct when ``||pred - gt|| <= t * head_size`` (t = 0.5).
     Joints that are not visible in the ground truth are skipped. Reported per joint (``None`` for
-    a joint never visible), ``mean`` = unweighted mean over the joints that have a value (the
-    project's ``metrics.md`` convention), and ``pooled_14`` = correct / visible pooled over all joints
-    except pelvis (6) and thorax (7) -- the "Avg." of LIP (MuLA ``calc_pckh.py``) and the "Mean" of
-    MPII (HRNet), which are count-weighted. Say which a table uses.
+    a joint never visible), ``pooled_14`` = correct / visible pooled over all joints except pelvis
+    (6) and thorax (7) -- the "Avg." of LIP (MuLA ``calc_pckh.py``) and the "Mean" of MPII (HRNet),
+    count-weighted: **the headline "PCKh"** of ``score_pose_files`` and the HTCorrM evaluator, the
+    number the papers' tables compare -- and ``mean`` = the unweighted mean over the joints that
+    have a value (reported as ``PCKh_joint_mean``; not comparable with published numbers).
 
 Head size
     LIP (and any keypoints without head boxes): ``lip_head_size`` = distance(head_top, upper_neck) of
@@ -20,12 +21,16 @@ Head size
 File format (``score_pose_files``), the same for predictions and ground truth::
 
     {"<image id>": {"keypoints": [[x, y, v], ... 16 entries], "head_size": 31.5}, ...}
+    {"<image id>": {"persons": [{"keypoints": [...], "head_box": [x1, y1, x2, y2]}, ...]}, ...}
+
+(the second form for images with several annotated people: MPII, CIHP).
 
 ``x, y`` in image pixels; ``v`` = 0 for an invisible / unannotated joint, > 0 otherwise (only the
 ground truth's ``v`` is used; predictions may also give ``[x, y]`` pairs). Optional, ground truth
-only: ``"head_size"`` (pixels), or ``"head_box": [x1, y1, x2, y2]`` (MPII rule); without either the
-LIP rule is used. As in the LIP protocol, an image whose head size cannot be found (head_top or
-upper_neck not visible) is left out; the result lists those images under ``skipped_images``.
+only, per person: ``"head_size"`` (pixels), or ``"head_box": [x1, y1, x2, y2]`` (MPII rule); without
+either the LIP rule is used (``person_head_size``; ``head_rule="mpii"`` or ``"lip"`` forces one). As in
+the LIP protocol, a person whose head size cannot be found (head_top or upper_neck not visible) is
+left out; the result lists those images under ``skipped_images``.
 Every ground-truth image needs a prediction and vice versa.
 
 Heatmaps (training targets, ``encode_heatmaps`` / ``decode_heatmaps``)
@@ -56,6 +61,8 @@ __all__ = [
     "lip_head_size",
     "mpii_head_size",
     "score_pose_files",
+    "pose_persons",
+    "person_head_size",
     "encode_heatmaps",
     "decode_heatmaps",
 ]
@@ -158,7 +165,7 @@ def mpii_head_size(head_boxes: np.ndarray) -> np.ndarray:
 
 def _keypoints(path: Path, image_id: str, entry, need_v: bool) -> np.ndarray:
     if not isinstance(entry, dict) or "keypoints" not in entry:
-        raise DataError(path, f'image {image_id!r}: expected an object with "keypoints"')
+        raise DataError(path, f'image {image_id!r}: expected an object with "keypoints" (or "persons")')
     try:
         kp = np.asarray(entry["keypoints"], np.float64)
     except (TypeError, ValueError):
@@ -171,11 +178,67 @@ def _keypoints(path: Path, image_id: str, entry, need_v: bool) -> np.ndarray:
     return kp
 
 
-def score_pose_files(pred_file: str | Path, gt_file: str | Path, threshold: float = 0.5) -> dict:
+def pose_persons(path: str | Path, image_id: str, entry, *, need_v: bool = True) -> list[dict]:
+    """The persons of one entry of a keypoint file: ``[{"keypoints": [16, 2|3], "head_size", "head_box"}]``.
+
+    An entry is one person (``{"keypoints": ..., "head_size"?: ..., "head_box"?: ...}``) or several
+    (``{"persons": [<one person>, ...]}``, e.g. CIHP or MPII images with several annotated people).
+    ``head_size`` / ``head_box`` are ``None`` when absent; a malformed one is a DataError."""
+    path = Path(path)
+    if isinstance(entry, dict) and "persons" in entry:
+        persons = entry["persons"]
+        if not isinstance(persons, list):
+            raise DataError(path, f'image {image_id!r}: "persons" must be a list of {{"keypoints": ...}} objects')
+        names = [f"{image_id} person {k}" for k in range(len(persons))]
+    else:
+        persons, names = [entry], [image_id]
+    out = []
+    for name, person in zip(names, persons):
+        kp = _keypoints(path, name, person, need_v)
+        head_size, head_box = person.get("head_size"), person.get("head_box")
+        if head_size is not None and (isinstance(head_size, bool) or not isinstance(head_size, (int, float))
+                                      or not (math.isfinite(head_size) and head_size > 0)):
+            raise DataError(path, f"image {name!r}: head_size must be a number > 0, got {head_size!r}")
+        if head_box is not None:
+            try:
+                head_box = np.asarray(head_box, np.float64)
+            except (TypeError, ValueError):
+                head_box = np.zeros(0)
+            if head_box.shape != (4,) or not np.isfinite(head_box).all():
+                raise DataError(path, f"image {name!r}: head_box must be [x1, y1, x2, y2]")
+            if not mpii_head_size(head_box)[0] > 0:
+                raise DataError(path, f"image {name!r}: head_box {head_box.tolist()} has zero size")
+        out.append({"keypoints": kp, "head_size": head_size, "head_box": head_box})
+    return out
+
+
+def person_head_size(person: dict, rule: str = "auto") -> tuple[float, str]:
+    """(head size, source) of one ground-truth person from ``pose_persons``.
+
+    ``rule``: ``auto`` = the explicit ``head_size``, else the MPII rule when a ``head_box`` is given,
+    else the LIP rule; ``mpii`` = the head box is required; ``lip`` = head-top to upper-neck always.
+    NaN when the LIP rule cannot be applied (head-top or upper-neck missing): LIP drops such persons."""
+    if rule not in ("auto", "lip", "mpii"):
+        raise ValueError(f"head-size rule must be auto, lip or mpii, got {rule!r}")
+    if rule == "auto" and person.get("head_size") is not None:
+        return float(person["head_size"]), "head_size"
+    if rule in ("auto", "mpii") and person.get("head_box") is not None:
+        return float(mpii_head_size(person["head_box"])[0]), "head_box"
+    if rule == "mpii":
+        return float("nan"), "head_box"
+    return float(lip_head_size(person["keypoints"][None])[0]), "joints"
+
+
+def score_pose_files(pred_file: str | Path, gt_file: str | Path, threshold: float = 0.5, *,
+                     head_rule: str = "auto") -> dict:
     """PCKh of a prediction JSON against a ground-truth JSON (format in the module docstring).
 
-    Returns ``{"PCKh": mean, "PCKh_pooled_14": ..., "per_joint": {name: value}, "threshold",
-    "num_images", "head_size_source": {"head_size", "head_box", "joints"}, "skipped_images": [...]}``.
+    Returns ``{"PCKh": community headline, "PCKh_joint_mean": unweighted mean over 16 joints,
+    "per_joint": {name: value}, "threshold", "num_images", "num_persons", "head_size_source":
+    {"head_size", "head_box", "joints"}, "skipped_images": [...]}``. The headline is the
+    count-weighted PCKh over all joints but pelvis and thorax: MPII's "Mean" and LIP's "Avg.".
+    With ``"persons"`` lists, the k-th predicted person is scored against the k-th ground-truth
+    person (MPII's single-person protocol: persons are located by the annotation); the counts must agree.
     """
     pred_file, gt_file = Path(pred_file), Path(gt_file)
     preds, gts = read_json(pred_file), read_json(gt_file)
@@ -190,50 +253,43 @@ def score_pose_files(pred_file: str | Path, gt_file: str | Path, threshold: floa
         raise DataError(
             pred_file, f"{len(extra)} prediction(s) have no ground truth in {gt_file}: {format_list(extra)}"
         )
-    ids, p_all, g_all, v_all, h_all, skipped = [], [], [], [], [], []
+    p_all, g_all, v_all, h_all, skipped, images = [], [], [], [], [], set()
     source = {"head_size": 0, "head_box": 0, "joints": 0}
     for image_id in sorted(gts):
-        g = _keypoints(gt_file, image_id, gts[image_id], need_v=True)
-        p = _keypoints(pred_file, image_id, preds[image_id], need_v=False)
-        vis = g[:, 2] > 0
-        if not np.isfinite(g[vis, :2]).all():
-            raise DataError(gt_file, f"image {image_id!r}: a visible joint has a non-finite coordinate")
-        entry = gts[image_id]
-        if "head_size" in entry:
-            h, kind = entry["head_size"], "head_size"
-            if isinstance(h, bool) or not isinstance(h, (int, float)) or not (math.isfinite(h) and h > 0):
-                raise DataError(gt_file, f"image {image_id!r}: head_size must be a number > 0, got {h!r}")
-        elif "head_box" in entry:
-            box = np.asarray(entry["head_box"], np.float64)
-            if box.shape != (4,):
-                raise DataError(gt_file, f"image {image_id!r}: head_box must be [x1, y1, x2, y2]")
-            h, kind = float(mpii_head_size(box)[0]), "head_box"
-            if not h > 0:
-                raise DataError(gt_file, f"image {image_id!r}: head_box {box.tolist()} has zero size")
-        else:
-            h, kind = float(lip_head_size(g[None])[0]), "joints"
-            if not h > 0:  # NaN (joint missing) or zero: LIP drops the image
+        g_persons = pose_persons(gt_file, image_id, gts[image_id], need_v=True)
+        p_persons = pose_persons(pred_file, image_id, preds[image_id], need_v=False)
+        if len(p_persons) != len(g_persons):
+            raise DataError(pred_file, f"image {image_id!r}: {len(p_persons)} predicted person(s) for "
+                            f"{len(g_persons)} ground-truth person(s); give one per ground-truth person, in order")
+        for g_person, p_person in zip(g_persons, p_persons):
+            g = g_person["keypoints"]
+            vis = g[:, 2] > 0
+            if not np.isfinite(g[vis, :2]).all():
+                raise DataError(gt_file, f"image {image_id!r}: a visible joint has a non-finite coordinate")
+            h, kind = person_head_size(g_person, head_rule)
+            if not h > 0:  # NaN (joint or box missing) or zero: the person is dropped, as LIP does
                 skipped.append(image_id)
                 continue
-        source[kind] += 1
-        ids.append(image_id)
-        p_all.append(p[:, :2])
-        g_all.append(g[:, :2])
-        v_all.append(vis)
-        h_all.append(h)
-    if not ids:
+            source[kind] += 1
+            images.add(image_id)
+            p_all.append(p_person["keypoints"][:, :2])
+            g_all.append(g[:, :2])
+            v_all.append(vis)
+            h_all.append(h)
+    if not p_all:
         raise DataError(
-            gt_file, "no image has a usable head size (head_size, head_box, or visible head_top and upper_neck)"
+            gt_file, "no person has a usable head size (head_size, head_box, or visible head_top and upper_neck)"
         )
     res = pckh(np.stack(p_all), np.stack(g_all), np.stack(v_all), np.asarray(h_all), threshold)
     return {
-        "PCKh": res["mean"],
-        "PCKh_pooled_14": res["pooled_14"],
+        "PCKh": res["pooled_14"],
+        "PCKh_joint_mean": res["mean"],
         "per_joint": res["per_joint"],
         "threshold": res["threshold"],
-        "num_images": len(ids),
+        "num_images": len(images),
+        "num_persons": len(p_all),
         "head_size_source": source,
-        "skipped_images": skipped,
+        "skipped_images": sorted(set(skipped)),
     }
 
 

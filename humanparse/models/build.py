@@ -2,7 +2,8 @@
 
 ```yaml
 model:
-  backbone: {name: resnet50, pretrained: null}   # any timm name; pretrained: null | true | /path/weights
+  backbone: {name: resnet50, pretrained: null, frozen_stride: null}
+  # any timm name; pretrained: null | true | packaged | /path/weights; frozen_stride: freeze stem + stages up to it
   encoder: {type: deformable, dim: 256, num_layers: 6}   # other keys: DeformableEncoder's kwargs
   decoder: {type: swin, dim: 192, depths: [2, 2, 2]}     # other keys: SwinUpDecoder's kwargs
 ```
@@ -30,6 +31,7 @@ from humanparse.errors import ConfigError, check_keys, unknown_key_message
 from humanparse.models.backbones.timm_backbone import TimmBackbone
 from humanparse.models.decoders.swin_decoder import SwinUpDecoder
 from humanparse.models.encoders.deformable_encoder import DeformableEncoder
+from humanparse.models.frozen_bn import BACKBONE_NORMS, freeze_batch_norm
 from humanparse.models.heads import DomainHeads
 from humanparse.models.parsing_network import ParsingNetwork
 
@@ -38,7 +40,7 @@ __all__ = ["DECODERS", "ENCODERS", "build_network"]
 ENCODERS: dict[str, type[nn.Module]] = {"deformable": DeformableEncoder}
 DECODERS: dict[str, type[nn.Module]] = {"swin": SwinUpDecoder}
 
-_BACKBONE_KEYS = {"name": None, "pretrained": None}
+_BACKBONE_KEYS = {"name": None, "pretrained": None, "frozen_stride": None, "norm": "batch"}
 _DERIVED = {"self", "in_channels", "encoder_dim", "lateral_channels"}  # filled in from the parts' widths
 
 
@@ -84,7 +86,12 @@ def build_network(model_cfg: Mapping[str, Any], num_classes: Mapping[str, int]) 
     if not num_classes:
         raise ConfigError("num_classes is empty: give at least one {domain: number of classes}")
     resolved = _resolve(copy.deepcopy(dict(model_cfg)))
-    backbone = TimmBackbone(resolved["backbone"]["name"], pretrained=resolved["backbone"]["pretrained"])
+    backbone = TimmBackbone(resolved["backbone"]["name"], pretrained=resolved["backbone"]["pretrained"],
+                            frozen_stride=resolved["backbone"]["frozen_stride"])
+    if resolved["backbone"]["norm"] == "frozen":  # model.backbone.norm: frozen (see models/frozen_bn.py)
+        freeze_batch_norm(backbone)
+    elif resolved["backbone"]["norm"] not in BACKBONE_NORMS:
+        raise ConfigError(unknown_key_message("model.backbone.norm", resolved["backbone"]["norm"], BACKBONE_NORMS))
     enc_cfg = {k: v for k, v in resolved["encoder"].items() if k != "type"}
     encoder = ENCODERS[resolved["encoder"]["type"]](backbone.out_channels[1:], **enc_cfg)
     dec_cfg = {k: v for k, v in resolved["decoder"].items() if k != "type"}

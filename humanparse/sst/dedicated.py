@@ -35,15 +35,16 @@ from .mse import MultiScaleSemanticEnhancement, auxiliary_logits
 from .mst import MultiScaleSemanticTransfer
 from .scr import scr_dataset
 from .universal import (
-    SCALE_KEYS, DomainEncoding, check_domain_name, check_model_head, check_options, encode_domain,
-    image_level_scr, resolve_label_spaces, static_prior_matrix,
+    SCALE_KEYS, DomainEncoding, check_domain_name, check_model_head, check_options, check_trains_something,
+    encode_domain, image_level_scr, resolve_label_spaces, static_prior_matrix,
 )
 
 __all__ = ["SSTDedicated", "FrozenSource", "init_from_step1", "CONFIG_KEYS"]
 
 CONFIG_KEYS = (
     "source_checkpoint", "target_domain", "source_domains", "seg_weight", "aux_weight", "scr_weight",
-    "use_aux", "use_intra_prior", "use_scr_dataset", "use_scr_img", "static_prior", "ignore_index",
+    "use_aux", "use_intra_prior", "use_scr_dataset", "use_scr_img", "static_prior", "scr_img_categories",
+    "ignore_index",
 )
 _CHECKPOINT_KEYS = ("model_config", "model", "method_name", "method_config", "method", "label_spaces")
 
@@ -157,7 +158,7 @@ class SSTDedicated(TrainingMethod):
         feature_dim: D of the model (must equal the source network's).
         target_adjacency: M_intra of the target domain, or None (no prior).
         static_priors: {source domain: M_static [Z_t, Z_s]} (needed when ``use_scr_dataset``).
-        seg_weight, aux_weight, scr_weight, use_*, ignore_index: as for ``SSTUniversal``.
+        seg_weight, aux_weight, scr_weight, use_*, scr_img_categories, ignore_index: as for ``SSTUniversal``.
     """
 
     def __init__(
@@ -176,10 +177,14 @@ class SSTDedicated(TrainingMethod):
         use_intra_prior: bool = True,
         use_scr_dataset: bool = True,
         use_scr_img: bool = True,
+        scr_img_categories: str = "all",
         ignore_index: int = 255,
     ):
         super().__init__()
         check_domain_name(target_domain)
+        check_trains_something("sst_dedicated method", use_aux=use_aux, use_scr_dataset=use_scr_dataset,
+                               use_scr_img=use_scr_img)
+        self.scr_img_categories = scr_img_categories
         if target_domain in source.domains:
             raise ConfigError(f"target_domain {target_domain!r} is also a source domain of the step-1 pipeline")
         source_dim = getattr(source.network, "feature_dim", feature_dim)
@@ -351,5 +356,6 @@ class SSTDedicated(TrainingMethod):
                 terms[f"scr_dataset/{name}"] = self.scr_weight * scr_dataset(
                     x0_s, x0_t, mapped.one_to_two, mapped.two_to_one)
             if self.use_scr_img:
-                terms[f"scr_img/{name}"] = self.scr_weight * image_level_scr(mst, source_encodings[src], encoding)
+                terms[f"scr_img/{name}"] = self.scr_weight * image_level_scr(
+                    mst, source_encodings[src], encoding, categories=self.scr_img_categories)
         return terms

@@ -3,7 +3,8 @@
 For one label domain, the decoder features H_1..H_3 (strides 16, 8, 4) are pooled inside each
 category's mask: an average (Eq. 2) and a max (Eq. 3), concatenated and projected by W_s (2D -> D,
 shared across the scales of the domain, Eq. 4). The masks are the label map resized to each scale by
-nearest neighbour; ignore pixels belong to no category. A category absent from an image gets a zero
+pixel-centre-aligned nearest neighbour (the convention of ``data/transforms.py``): each cell of H_l takes
+the label at its centre, not its top-left pixel; ignore pixels belong to no category. A category absent from an image gets a zero
 vector and a presence flag of 0.
 
 Pooling is a scatter over pixels (``scatter_add`` / ``scatter_reduce("amax")``) into one bin per
@@ -29,14 +30,17 @@ class ScaleSemantics(NamedTuple):
 
 
 def resize_labels(labels: Tensor, size: Sequence[int]) -> Tensor:
-    """Nearest-neighbour resize of an int label map [B, H, W] to ``size`` (h, w).
+    """Pixel-centre-aligned nearest-neighbour resize of an int label map [B, H, W] to ``size`` (h, w).
 
-    PyTorch's ``nearest`` mode (source index floor(i * H / h)); ignore values pass through unchanged.
+    Source index floor((i + 0.5) * H / h) (PyTorch's ``nearest-exact``, the same rule as
+    ``data.transforms``): cell i of a stride-s map takes the label at input pixel s*i + s/2, its centre.
+    (Plain ``nearest``, floor(i * H / h), takes the top-left pixel: masks shifted (s-1)/2 px up-left of
+    the features.) Ignore values pass through unchanged.
     """
     size = (int(size[0]), int(size[1]))
     if tuple(labels.shape[-2:]) == size:
         return labels
-    resized = F.interpolate(labels[:, None].float(), size=size, mode="nearest")
+    resized = F.interpolate(labels[:, None].float(), size=size, mode="nearest-exact")
     return resized[:, 0].to(labels.dtype)
 
 

@@ -38,17 +38,20 @@ def masked_attention(
         prior: [..., Zq, Zk] (broadcast), applied after the softmax, without renormalisation.
 
     Returns:
-        attention weights [..., Zq, Zk] in float32.
+        attention weights [..., Zq, Zk] in float32, also under autocast: the logits and the softmax run
+        with autocast disabled (``.float()`` alone does not help there: autocast would cast the matmul's
+        float32 inputs back to bf16/fp16).
     """
-    scores = torch.matmul(query.float(), key.float().transpose(-1, -2)) / math.sqrt(query.shape[-1])
-    if key_presence is not None:
-        present = key_presence[..., None, :].bool()
-        scores = scores.masked_fill(~present, torch.finfo(scores.dtype).min)
-        attention = torch.softmax(scores, dim=-1) * present.float()
-    else:
-        attention = torch.softmax(scores, dim=-1)
-    if prior is not None:
-        attention = attention * prior.float()
+    with torch.autocast(device_type=query.device.type, enabled=False):
+        scores = torch.matmul(query.float(), key.float().transpose(-1, -2)) / math.sqrt(query.shape[-1])
+        if key_presence is not None:
+            present = key_presence[..., None, :].bool()
+            scores = scores.masked_fill(~present, torch.finfo(scores.dtype).min)
+            attention = torch.softmax(scores, dim=-1) * present.float()
+        else:
+            attention = torch.softmax(scores, dim=-1)
+        if prior is not None:
+            attention = attention * prior.float()
     return attention
 
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .mse import masked_attention
@@ -112,10 +113,15 @@ class MultiScaleSemanticTransfer(nn.Module):
         return Mapped(one_to_two, two_to_one)
 
     def dynamic_prior(self, scale: int, semantics_1: Tensor, semantics_2: Tensor) -> Tensor:
-        """M_dyn of SM_scale (scale = 1..L, Eq. 9): S^(1) [P, Z_1, D], S^(2) [P, Z_2, D] -> [P, Z_2, Z_1]."""
-        projected_1 = self.prior_proj_1[scale - 1](semantics_1)
-        projected_2 = self.prior_proj_2[scale - 1](semantics_2)
-        return torch.matmul(projected_2.float(), projected_1.float().transpose(-1, -2))
+        """M_dyn of SM_scale (scale = 1..L, Eq. 9): S^(1) [P, Z_1, D], S^(2) [P, Z_2, D] -> [P, Z_2, Z_1].
+
+        Float32 also under autocast (the projections and the product run with autocast disabled): the
+        matrix is unnormalised, so bf16 would round its large entries to 3 significant digits."""
+        with torch.autocast(device_type=semantics_1.device.type, enabled=False):
+            w_1, w_2 = self.prior_proj_1[scale - 1].weight, self.prior_proj_2[scale - 1].weight
+            projected_1 = F.linear(semantics_1.float(), w_1.float())
+            projected_2 = F.linear(semantics_2.float(), w_2.float())
+            return torch.matmul(projected_2, projected_1.transpose(-1, -2))
 
     def image_level(
         self,

@@ -26,7 +26,7 @@ from .msa import MultiScaleSemanticAggregation, ScaleSemantics
 from .mse import MSEOutput, MultiScaleSemanticEnhancement, auxiliary_logits
 from .mst import MultiScaleSemanticTransfer
 from .pairing import PAIRING_STRATEGIES, domain_pairs, pair_images
-from .scr import scr_dataset, scr_image
+from .scr import SCR_IMG_CATEGORIES, scr_dataset, scr_image
 
 __all__ = ["SSTUniversal", "DomainEncoding", "encode_domain", "image_level_scr", "static_prior_matrix", "SCALE_KEYS"]
 
@@ -35,7 +35,7 @@ SCALE_KEYS = ("H1", "H2", "H3")
 STATIC_PRIORS = ("embedding", "graphonomy")
 _BOOL_KEYS = ("use_aux", "use_intra_prior", "use_scr_dataset", "use_scr_img")
 _WEIGHT_KEYS = ("seg_weight", "aux_weight", "scr_weight")
-CONFIG_KEYS = (*_WEIGHT_KEYS, *_BOOL_KEYS, "pairing", "static_prior", "ignore_index")
+CONFIG_KEYS = (*_WEIGHT_KEYS, *_BOOL_KEYS, "pairing", "static_prior", "scr_img_categories", "ignore_index")
 
 
 class DomainEncoding(NamedTuple):
@@ -57,9 +57,11 @@ def encode_domain(
 
 
 def image_level_scr(
-    mst: MultiScaleSemanticTransfer, encoding_1: DomainEncoding, encoding_2: DomainEncoding
+    mst: MultiScaleSemanticTransfer, encoding_1: DomainEncoding, encoding_2: DomainEncoding,
+    *, categories: str = "all",
 ) -> Tensor:
-    """Eq. 9 + Eq. 11 on P aligned image pairs (row p of ``encoding_1`` with row p of ``encoding_2``)."""
+    """Eq. 9 + Eq. 11 on P aligned image pairs (row p of ``encoding_1`` with row p of ``encoding_2``);
+    ``categories``: see ``scr.scr_image``."""
     x_1, x_2, x_1_to_2, x_2_to_1, p_1, p_2 = [], [], [], [], [], []
     for scale in range(1, mst.num_scales + 1):
         s_1, s_2 = encoding_1.semantics[scale - 1], encoding_2.semantics[scale - 1]
@@ -71,7 +73,7 @@ def image_level_scr(
         x_2_to_1.append(mapped.two_to_one)
         p_1.append(s_1.presence)
         p_2.append(s_2.presence)
-    return scr_image(x_1, x_2, x_1_to_2, x_2_to_1, p_1, p_2)
+    return scr_image(x_1, x_2, x_1_to_2, x_2_to_1, p_1, p_2, categories=categories)
 
 
 def select_rows(encoding: DomainEncoding, rows: Sequence[int]) -> DomainEncoding:
@@ -143,9 +145,26 @@ def check_options(kind: str, cfg: Mapping) -> None:
     if "static_prior" in cfg and cfg["static_prior"] not in STATIC_PRIORS:
         choices = ", ".join(STATIC_PRIORS)
         raise ConfigError(f"{kind} key 'static_prior' must be one of {choices}, got {cfg['static_prior']!r}")
+    check_trains_something(kind, use_aux=cfg.get("use_aux", True), use_scr_dataset=cfg.get("use_scr_dataset", True),
+                           use_scr_img=cfg.get("use_scr_img", True))
+    if "scr_img_categories" in cfg and cfg["scr_img_categories"] not in SCR_IMG_CATEGORIES:
+        choices = ", ".join(SCR_IMG_CATEGORIES)
+        raise ConfigError(f"{kind} key 'scr_img_categories' must be one of {choices}, got {cfg['scr_img_categories']!r}")
     if "pairing" in cfg and cfg["pairing"] not in PAIRING_STRATEGIES:
         choices = ", ".join(PAIRING_STRATEGIES)
         raise ConfigError(f"{kind} key 'pairing' must be one of {choices}, got {cfg['pairing']!r}")
+
+
+def check_trains_something(kind: str, *, use_aux: bool, use_scr_dataset: bool, use_scr_img: bool) -> None:
+    """ConfigError for ``use_scr_dataset`` without ``use_aux`` or ``use_scr_img``: then only X_0 and SM_0
+    would be built, and the dataset-level SCR between them never reaches the parsing network (the run
+    would silently be the Multi-datasets baseline plus an unused term)."""
+    if use_scr_dataset and not (use_aux or use_scr_img):
+        raise ConfigError(
+            f"{kind}: use_scr_dataset: true with use_aux: false and use_scr_img: false trains only X_0 and "
+            "SM_0, which never reach the parsing network; set use_aux: true (Table 6 row 4) or "
+            "use_scr_img: true, or set use_scr_dataset: false (the Multi-datasets baseline)"
+        )
 
 
 def check_domain_name(domain: str) -> None:
@@ -167,7 +186,10 @@ class SSTUniversal(TrainingMethod):
         seg_weight, aux_weight, scr_weight: alpha, beta, lambda of Eq. 12 (paper: 10, 1, 5).
         use_aux: the L_aux terms (MSE auxiliary masks).
         use_intra_prior: the M_intra product in the SP layers (False = Eq. 5).
-        use_scr_dataset, use_scr_img: the dataset- and image-level SCR terms.
+        use_scr_dataset, use_scr_img: the dataset- and image-level SCR terms (``use_scr_dataset`` needs
+            ``use_aux`` or ``use_scr_img``: alone it trains nothing the network uses; ConfigError).
+        scr_img_categories: ``"all"`` (Eq. 11 as written: 1/Z over every category) or ``"present"``
+            (over the categories present in the image); see ``scr.scr_image``.
         ignore_index: label value excluded from the losses and the category masks.
     """
 
@@ -186,11 +208,16 @@ class SSTUniversal(TrainingMethod):
         use_intra_prior: bool = True,
         use_scr_dataset: bool = True,
         use_scr_img: bool = True,
+        scr_img_categories: str = "all",
         ignore_index: int = 255,
     ):
         super().__init__()
         for domain in num_classes:
             check_domain_name(domain)
+        check_trains_something("sst method", use_aux=use_aux, use_scr_dataset=use_scr_dataset, use_scr_img=use_scr_img)
+        if scr_img_categories not in SCR_IMG_CATEGORIES:
+            raise ConfigError(f"scr_img_categories must be one of {', '.join(SCR_IMG_CATEGORIES)}, got {scr_img_categories!r}")
+        self.scr_img_categories = scr_img_categories
         self.num_classes = dict(num_classes)
         self.seg_weight, self.aux_weight, self.scr_weight = float(seg_weight), float(aux_weight), float(scr_weight)
         self.use_aux, self.use_intra_prior = use_aux, use_intra_prior
@@ -291,7 +318,8 @@ class SSTUniversal(TrainingMethod):
                 rows_1, rows_2 = pair_images(domains, first, second)
                 pair_1 = select_rows(encodings[first], [rank[i] for i in rows_1])
                 pair_2 = select_rows(encodings[second], [rank[i] for i in rows_2])
-                terms[f"scr_img/{name}"] = self.scr_weight * image_level_scr(mst, pair_1, pair_2)
+                terms[f"scr_img/{name}"] = self.scr_weight * image_level_scr(
+                    mst, pair_1, pair_2, categories=self.scr_img_categories)
         return terms
 
 

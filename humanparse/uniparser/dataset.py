@@ -9,9 +9,13 @@ size that is a multiple of 32 (part 255, person 0 in the padding).
   Training: scene index = ``epoch * length + i`` (``set_epoch``), so every epoch sees new scenes
   and a run is reproducible. Held-out: ``fixed=True`` always gives the same ``length`` scenes.
 - :class:`InstanceParsingDataset`: real records with a person-id map (CIHP ``Human_ids``,
-  PASCAL-Person-Part ``instances/``), labels mapped into the target space, resized so that the
-  longer side is ``long_side`` (times a random factor in ``scale_range`` when training), with a
-  left/right-correct random flip.
+  PASCAL-Person-Part ``instances/``) or with one part map per person (MHPv2 ``parsing_annos``),
+  labels mapped into the target space, resized so that the longer side is ``long_side`` (times a
+  random factor in ``scale_range`` when training) or, as the paper, so that the shorter side is one
+  of ``short_sides`` (drawn uniformly when training, the largest otherwise) with the longer side at
+  most ``max_long_side``; with a left/right-correct random flip. MHPv2 items also carry
+  ``person_parts`` uint8 [P, H, W] (one map per person, persons kept apart where they overlap);
+  their ``part`` / ``person`` maps are the first-wins merge, for display only.
 - :class:`PersonCutouts`: lazy, cached person cut-outs from single-person records (for the composer).
 """
 
@@ -23,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ..data.io import check_pair, load_label, read_image, read_id_map
+from ..data.io import check_pair, load_label, read_image, read_id_map, read_person_maps
 from ..engine.inference import to_tensor
 from ..errors import DataError
 from .compose import PersonCutout, SceneComposer, cutout_from_sample
@@ -100,19 +104,26 @@ class ComposedScenes(Dataset):
 
 
 class InstanceParsingDataset(Dataset):
-    """Real images with part and person-id maps (records need ``human_ids``)."""
+    """Real images with instance labels: a person-id map (``human_ids``) or per-person part maps
+    (``label_parts``, MHPv2)."""
 
     def __init__(self, records, label_spaces: dict, label_maps: dict, *, long_side: int | None = None,
-                 scale_range: tuple[float, float] = (1.0, 1.0), flip_prob: float = 0.0,
+                 scale_range: tuple[float, float] = (1.0, 1.0), short_sides: tuple[int, ...] | None = None,
+                 max_long_side: int | None = None, flip_prob: float = 0.0,
                  flip_permutation: np.ndarray | None = None, seed: int = 0, train: bool = True):
         self.records = list(records)
         for rec in self.records:
-            if rec.human_ids is None:
-                raise DataError(rec.image, "this record has no person-id map (human_ids); UniParser needs instance labels")
+            if rec.human_ids is None and not rec.label_parts:
+                raise DataError(rec.image, "this record has no person-id map (human_ids) nor per-person part maps "
+                                           "(MHPv2 parsing_annos); UniParser needs instance labels")
         if flip_prob > 0 and flip_permutation is None:
             raise ValueError("flipping needs the target label space's flip_permutation")
+        if long_side is not None and short_sides:
+            raise ValueError("give long_side or short_sides, not both")
         self.label_spaces, self.label_maps = label_spaces, label_maps
         self.long_side, self.scale_range = long_side, scale_range
+        self.short_sides = tuple(int(v) for v in short_sides) if short_sides else None
+        self.max_long_side = max_long_side
         self.flip_prob, self.flip_permutation = flip_prob, flip_permutation
         self.seed, self.train, self.epoch = seed, train, 0
 
@@ -122,52 +133,102 @@ class InstanceParsingDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    def _to_target(self, label: np.ndarray, domain: str) -> np.ndarray:
+        table = np.asarray(self.label_maps[domain], dtype=np.int64)
+        return np.where(label == IGNORE, IGNORE, table[np.minimum(label, len(table) - 1)]).astype(np.uint8)
+
     def load(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(image, parts in the target space, person ids) at the original size."""
+        """(image, parts in the target space, person ids) at the original size. For MHPv2 records
+        these are the first-wins merge of the person maps (see :meth:`load_persons` for the exact ones)."""
         rec = self.records[i]
         ls = self.label_spaces[rec.domain]
         image = read_image(rec.image, apply_exif=False)
-        label, _ = load_label(rec, ls.num_classes, ls.ignore_index)
-        persons = read_id_map(rec.human_ids)
+        label, persons = load_label(rec, ls.num_classes, ls.ignore_index)
+        if not rec.label_parts:
+            persons = read_id_map(rec.human_ids)
+            check_pair(image, persons, (rec.image, rec.human_ids))
         check_pair(image, label, (rec.image, rec.label))
-        check_pair(image, persons, (rec.image, rec.human_ids))
-        table = np.asarray(self.label_maps[rec.domain], dtype=np.int64)
-        parts = np.where(label == IGNORE, IGNORE, table[np.minimum(label, len(table) - 1)]).astype(np.uint8)
-        return image, parts, persons
+        return image, self._to_target(label, rec.domain), persons
+
+    def load_persons(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(image, one part map per person ``uint8 [P, H, W]`` in the target space) at the original
+        size; overlapping MHPv2 persons stay apart. For id-map records, person k's map is the part
+        map on the pixels of the k-th id (ascending), 0 elsewhere."""
+        rec = self.records[i]
+        if not rec.label_parts:
+            image, parts, persons = self.load(i)
+            ids = np.unique(persons)
+            ids = ids[ids > 0]
+            return image, np.where(persons[None] == ids[:, None, None], parts[None], 0).astype(np.uint8)
+        ls = self.label_spaces[rec.domain]
+        image = read_image(rec.image, apply_exif=False)
+        maps = read_person_maps(rec.label_parts, ls.num_classes, ls.ignore_index)
+        check_pair(image, maps[0], (rec.image, rec.label_parts[0]))
+        return image, np.stack([self._to_target(m, rec.domain) for m in maps])
+
+    def _scale(self, shape: tuple[int, int], rng: np.random.Generator) -> float:
+        if self.short_sides:
+            short = rng.choice(self.short_sides) if self.train else max(self.short_sides)
+            f = short / min(shape)
+            if self.max_long_side is not None:
+                f = min(f, self.max_long_side / max(shape))
+            return f
+        f = self.long_side / max(shape)
+        return f * rng.uniform(*self.scale_range) if self.train else f
 
     def __getitem__(self, i: int) -> dict:
-        image, parts, persons = self.load(int(i))
-        rng = np.random.default_rng([self.seed, self.epoch, int(i)])
-        if self.long_side is not None:
-            f = self.long_side / max(parts.shape)
-            if self.train:
-                f *= rng.uniform(*self.scale_range)
+        i = int(i)
+        rec = self.records[i]
+        if rec.label_parts:  # read the person maps once; the merged maps (display only) come from them
+            image, maps = self.load_persons(i)
+            on = maps != 0
+            first = on.argmax(0)
+            anyone = on.any(0)
+            parts = np.where(anyone, np.take_along_axis(maps, first[None], 0)[0], 0).astype(np.uint8)
+            persons = np.where(anyone, first + 1, 0).astype(np.int64)
+        else:
+            (image, parts, persons), maps = self.load(i), None
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        if self.long_side is not None or self.short_sides:
+            f = self._scale(parts.shape, rng)
             size = (max(1, round(parts.shape[1] * f)), max(1, round(parts.shape[0] * f)))
             image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
             parts = cv2.resize(parts, size, interpolation=cv2.INTER_NEAREST)
             persons = cv2.resize(persons.astype(np.int32), size, interpolation=cv2.INTER_NEAREST)
+            if maps is not None:
+                maps = np.stack([cv2.resize(m, size, interpolation=cv2.INTER_NEAREST) for m in maps])
         if self.train and rng.random() < self.flip_prob:
             lut = np.arange(256, dtype=np.uint8)
             lut[: len(self.flip_permutation)] = self.flip_permutation
             image, parts, persons = image[:, ::-1], lut[parts[:, ::-1]], persons[:, ::-1]
-        return make_item(image, parts, persons, domain=self.records[i].domain, stem=self.records[i].stem)
+            if maps is not None:
+                maps = lut[maps[:, :, ::-1]]
+        item = make_item(image, parts, persons, domain=rec.domain, stem=rec.stem)
+        if maps is not None:
+            item["person_parts"] = torch.from_numpy(np.ascontiguousarray(maps))
+        return item
 
 
 def collate_instances(items: list[dict], size_divisor: int = 32) -> dict:
-    """Pad to a common multiple of ``size_divisor``: image 0, part 255, person 0."""
+    """Pad to a common multiple of ``size_divisor``: image 0, part 255, person 0. When an item has
+    ``person_parts`` the batch gets ``person_parts``: a list with one padded uint8 [P, H, W] tensor
+    per item (None for items without, whose targets come from their id map)."""
     H = -(-max(it["part"].shape[0] for it in items) // size_divisor) * size_divisor
     W = -(-max(it["part"].shape[1] for it in items) // size_divisor) * size_divisor
 
     def pad(t: torch.Tensor, value: float) -> torch.Tensor:
         return F.pad(t, (0, W - t.shape[-1], 0, H - t.shape[-2]), value=value)
 
-    return {
+    batch = {
         "image": torch.stack([pad(it["image"], 0.0) for it in items]),
         "part": torch.stack([pad(it["part"], IGNORE) for it in items]),
         "person": torch.stack([pad(it["person"], 0) for it in items]),
         "domain": [it["domain"] for it in items],
         "meta": [it["meta"] for it in items],
     }
+    if any("person_parts" in it for it in items):
+        batch["person_parts"] = [pad(it["person_parts"], 0) if "person_parts" in it else None for it in items]
+    return batch
 
 
 class EpochBatches:

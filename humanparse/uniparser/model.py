@@ -13,6 +13,14 @@ Instance kernels depend on where the persons are (ground-truth centres when trai
 at inference), so they are read by :func:`sample_kernels` outside the network, at the centre of an
 S x S cell in both cases (the official code reads them differently at train and test time).
 
+The paper's network options (appendix 6.1 and the official configs; all off by default, the
+paper configs turn them on): ``backbone.frozen_stride: 4`` freezes the stem and res2 (weights and
+BatchNorm statistics); ``backbone.norm_eval: true`` keeps every backbone BatchNorm in eval mode
+(mmdet's ``norm_eval``); ``backbone.dcn: true`` replaces the 3x3 conv of every res3-res5 block by a
+modulated deformable conv (DCNv2, ``torchvision.ops.deform_conv2d``; pure PyTorch, no extension of
+ours; slow on a CPU); ``norm_last: true`` gives the last IFSB/CFSB conv a GroupNorm (+ ReLU), so that
+every one of their 5 convs is "a convolution layer with a group normalization layer".
+
 ``light=True`` is UniParser_light: only the finest FPN level (stride 4) feeds the compression
 conv, which is 1x1 (padding 0). The full model concatenates all five upsampled FPN levels
 (P2..P6); the paper's text says a 1x1 compression conv, the official code a 3x3 one
@@ -26,12 +34,13 @@ from collections import OrderedDict
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.ops import FeaturePyramidNetwork
+from torchvision.ops import FeaturePyramidNetwork, deform_conv2d
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from ..models.backbones.timm_backbone import TimmBackbone
 
-__all__ = ["UniParser", "build_uniparser", "build_uniparser_from_config", "coord_channels", "sample_kernels", "cell_centres", "index_fusion", "PRIOR_BIAS"]
+__all__ = ["UniParser", "build_uniparser", "build_uniparser_from_config", "coord_channels", "sample_kernels", "cell_centres", "index_fusion", "PRIOR_BIAS",
+           "ModulatedDeformConv", "add_deformable_convs"]
 
 PRIOR_BIAS = -4.59511985013459  # log(0.01 / 0.99): the heatmap starts near 0.01 everywhere
 
@@ -46,15 +55,62 @@ def coord_channels(x: Tensor) -> Tensor:
     return torch.cat([x, coords], dim=1)
 
 
-def _tower(in_ch: int, width: int, out_ch: int, num_convs: int, groups: int) -> nn.Sequential:
-    """``num_convs`` 3x3 convs: (num_convs - 1) x [conv + GroupNorm + ReLU], then a plain conv."""
+def _tower(in_ch: int, width: int, out_ch: int, num_convs: int, groups: int, *, norm_last: bool = False) -> nn.Sequential:
+    """``num_convs`` 3x3 convs: (num_convs - 1) x [conv + GroupNorm + ReLU], then a plain conv
+    (``norm_last``: one more conv + GroupNorm + ReLU instead)."""
     layers: list[nn.Module] = []
     ch = in_ch
     for _ in range(num_convs - 1):
         layers += [nn.Conv2d(ch, width, 3, padding=1, bias=False), nn.GroupNorm(groups, width), nn.ReLU(inplace=True)]
         ch = width
-    layers.append(nn.Conv2d(ch, out_ch, 3, padding=1))
+    if norm_last:
+        layers += [nn.Conv2d(ch, out_ch, 3, padding=1, bias=False), nn.GroupNorm(groups, out_ch), nn.ReLU(inplace=True)]
+    else:
+        layers.append(nn.Conv2d(ch, out_ch, 3, padding=1))
     return nn.Sequential(*layers)
+
+
+class ModulatedDeformConv(nn.Module):
+    """DCNv2 in place of a plain conv: the conv's weights, plus an offset/mask conv initialised to
+    zero (so it starts as the plain conv with every tap weighted sigmoid(0) = 0.5, as mmcv's DCNv2)."""
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        kh, kw = conv.kernel_size
+        self.stride, self.padding, self.dilation = conv.stride, conv.padding, conv.dilation
+        if conv.groups != 1:
+            raise ValueError("deformable convolution replaces only ungrouped convs")
+        self.weight = conv.weight
+        self.bias = conv.bias
+        self.offset_mask = nn.Conv2d(conv.in_channels, 3 * kh * kw, (kh, kw), stride=conv.stride,
+                                     padding=conv.padding, dilation=conv.dilation)
+        nn.init.zeros_(self.offset_mask.weight)
+        nn.init.zeros_(self.offset_mask.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        dy_dx_m = self.offset_mask(x)
+        n = dy_dx_m.shape[1] // 3
+        offset, mask = dy_dx_m[:, : 2 * n], dy_dx_m[:, 2 * n:].sigmoid()
+        return deform_conv2d(x, offset, self.weight, self.bias, stride=self.stride, padding=self.padding,
+                             dilation=self.dilation, mask=mask)
+
+
+def add_deformable_convs(backbone: TimmBackbone, strides=(8, 16, 32)) -> int:
+    """Replace the 3x3 ``conv2`` of every residual block in the stages of ``strides`` (res3-res5) by
+    :class:`ModulatedDeformConv`. Returns the number replaced; ValueError when the backbone has no
+    such block (DCN is defined here for ResNet-style backbones)."""
+    info = backbone.model.feature_info.get_dicts()
+    stages = [d["module"] for d in info if int(d["reduction"]) in strides]
+    count = 0
+    for stage in stages:
+        for block in backbone.model.get_submodule(stage).children():
+            conv = getattr(block, "conv2", None)
+            if isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3) and conv.groups == 1:
+                block.conv2 = ModulatedDeformConv(conv)
+                count += 1
+    if count == 0:
+        raise ValueError(f"backbone {backbone.name!r} has no ResNet-style 3x3 conv2 blocks for deformable convs")
+    return count
 
 
 def cell_centres(cells: Tensor, grid: int) -> Tensor:
@@ -103,6 +159,7 @@ class UniParser(nn.Module):
         neck_kernel: int = 1,
         num_convs: int = 5,
         gn_groups: int = 32,
+        norm_last: bool = False,
     ):
         super().__init__()
         if num_classes < 2:
@@ -115,7 +172,11 @@ class UniParser(nn.Module):
         self.num_classes = num_classes
         self.S = S
         self.light = light
-        self.backbone = TimmBackbone(backbone["name"], pretrained=backbone.get("pretrained"))
+        self.backbone = TimmBackbone(backbone["name"], pretrained=backbone.get("pretrained"),
+                                     frozen_stride=backbone.get("frozen_stride"))
+        self.norm_eval = bool(backbone.get("norm_eval", False))
+        if backbone.get("dcn", False):
+            add_deformable_convs(self.backbone)
         if list(self.backbone.strides) != [4, 8, 16, 32]:
             raise ValueError(f"UniParser needs backbone strides 4/8/16/32, got {self.backbone.strides}")
         self.fpn = FeaturePyramidNetwork(list(self.backbone.out_channels), fpn_dim, extra_blocks=LastLevelMaxPool())
@@ -123,8 +184,8 @@ class UniParser(nn.Module):
         kernel = 1 if light else neck_kernel
         self.neck = nn.Conv2d(in_neck, fpn_dim, kernel, padding=kernel // 2)
         self.center_locator = _tower(fpn_dim + 2, feat_dim, 1, num_convs, gn_groups)
-        self.ifsb = _tower(fpn_dim + 2, feat_dim, feat_dim, num_convs, gn_groups)
-        self.cfsb = _tower(fpn_dim, feat_dim, feat_dim, num_convs, gn_groups)
+        self.ifsb = _tower(fpn_dim + 2, feat_dim, feat_dim, num_convs, gn_groups, norm_last=norm_last)
+        self.cfsb = _tower(fpn_dim, feat_dim, feat_dim, num_convs, gn_groups, norm_last=norm_last)
         self.cate_kernels = nn.Parameter(torch.randn(num_classes - 1, feat_dim) * 0.01)
         self._init_weights()
 
@@ -136,6 +197,14 @@ class UniParser(nn.Module):
                     if m.bias is not None:
                         nn.init.zeros_(m.bias)
         nn.init.constant_(self.center_locator[-1].bias, PRIOR_BIAS)
+
+    def train(self, mode: bool = True) -> "UniParser":
+        super().train(mode)
+        if self.norm_eval:  # every backbone BatchNorm keeps its statistics (mmdet norm_eval)
+            for m in self.backbone.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return self
 
     def neck_features(self, images: Tensor) -> Tensor:
         """F_neck [B, fpn_dim, H/4, W/4]."""
@@ -170,8 +239,9 @@ class UniParser(nn.Module):
         }
 
 
-MODEL_KEYS = ("backbone", "fpn_dim", "feat_dim", "num_classes", "S", "light", "neck_kernel", "num_convs", "gn_groups")
-BACKBONE_KEYS = ("name", "pretrained")
+MODEL_KEYS = ("backbone", "fpn_dim", "feat_dim", "num_classes", "S", "light", "neck_kernel", "num_convs", "gn_groups",
+              "norm_last")
+BACKBONE_KEYS = ("name", "pretrained", "frozen_stride", "norm_eval", "dcn")
 
 
 def build_uniparser(model_cfg: dict) -> UniParser:

@@ -5,8 +5,9 @@ Config sections it reads (every key is checked; unknown keys raise ConfigError w
     recipe: uniparser
     model:  {backbone: {name, pretrained}, fpn_dim, feat_dim, num_classes, S, light, neck_kernel,
              num_convs, gn_groups}                      # num_classes defaults to the label space's
-    loss:   {center_weight, aux_weight, aux_neg_weight, par_weight, metric_weight, sigma,
-             center_radius, focal_alpha, focal_gamma}
+    loss:   {center_weight, aux_weight, aux_ins_weight, aux_cate_weight, aux_neg_weight, par_weight,
+             metric_weight, sigma, center_radius, focal_alpha, focal_gamma}
+            # aux_ins_weight / aux_cate_weight default to aux_weight (Table 4(b) rows set them apart)
     data:   {label_space,                               # target space, e.g. lip
              sources: [{reader, root, split, ...}],     # single-person data -> composed scenes
              val_sources: [...],                        # held-out persons -> held-out scenes
@@ -14,7 +15,9 @@ Config sections it reads (every key is checked; unknown keys raise ConfigError w
              min_visible, cutout_max_height, scenes_per_epoch, val_scenes,
              real_train: [...],                         # real instance data (CIHP Human_ids ...)
              real_val: [...],                           # e.g. PASCAL-Person-Part instances/
-             real_long_side, real_scale_range}
+             real_long_side, real_scale_range,           # longer side x a random factor, or
+             real_short_sides, real_max_long_side}      # the paper: short side drawn from the list
+                                                        # (largest at eval), long side capped
     eval:   {theta_ctr, theta_mask, peak_kernel, max_persons, long_side, batch_size, real_mode}
     method: {name: uniparser}                           # optional
     train:  {...}                                       # the trainer's keys
@@ -39,11 +42,11 @@ from .losses import UniParserLoss
 
 __all__ = ["UniParserMethod", "UniParserRecipe"]
 
-LOSS_KEYS = ("center_weight", "aux_weight", "aux_neg_weight", "par_weight", "metric_weight", "sigma",
+LOSS_KEYS = ("center_weight", "aux_weight", "aux_ins_weight", "aux_cate_weight", "aux_neg_weight", "par_weight", "metric_weight", "sigma",
              "center_radius", "focal_alpha", "focal_gamma")
 DATA_KEYS = ("label_space", "sources", "val_sources", "canvas", "persons", "height_range", "flip_prob",
              "max_outside", "min_visible", "cutout_max_height", "scenes_per_epoch", "val_scenes",
-             "real_train", "real_val", "real_long_side", "real_scale_range")
+             "real_train", "real_val", "real_long_side", "real_scale_range", "real_short_sides", "real_max_long_side")
 SOURCE_KEYS = ("reader", "root", "split", "label_space", "limit", "val_fraction", "split_seed")
 EVAL_KEYS = ("theta_ctr", "theta_mask", "peak_kernel", "max_persons", "long_side", "batch_size", "real_mode")
 METHOD_KEYS = ("name",)
@@ -66,7 +69,8 @@ class UniParserMethod(TrainingMethod):
 
     def training_step(self, model: nn.Module, batch: dict) -> dict[str, Tensor]:
         outputs = model(batch["image"])
-        targets = self.loss.targets(batch["person"], batch["part"])
+        # built on the batch's device (the model's): no per-image CPU work in the training step
+        targets = self.loss.targets(batch["person"], batch["part"], batch.get("person_parts"))
         return self.loss(outputs, targets)
 
 
@@ -167,9 +171,16 @@ class UniParserRecipe(Recipe):
         if not records:
             return None
         d = self.data_cfg
+        shorts = d.get("real_short_sides")
+        if shorts is not None and (not isinstance(shorts, list) or not shorts):
+            raise ConfigError(f"data.real_short_sides must be a non-empty list of sizes, got {shorts!r}")
+        if shorts and d.get("real_long_side") is not None:
+            raise ConfigError("give data.real_long_side or data.real_short_sides, not both")
         return InstanceParsingDataset(
             records, spaces, maps, long_side=d.get("real_long_side"),
             scale_range=_pair(d.get("real_scale_range", [1.0, 1.0]), "real_scale_range"),
+            short_sides=tuple(int(v) for v in shorts) if shorts else None,
+            max_long_side=d.get("real_max_long_side"),
             flip_prob=float(d.get("flip_prob", 0.5)) if train else 0.0,
             flip_permutation=self.label_space.flip_permutation, seed=self.seed, train=train,
         )
@@ -256,25 +267,26 @@ class UniParserRecipe(Recipe):
         return results
 
     def evaluate_real(self, model: nn.Module, *, max_images: int | None = None) -> dict[str, float]:
-        from ..metrics.instance import evaluate_instances
+        """AP^p / PCP on data.real_val against one ground-truth map per person (MHPv2 persons stay
+        apart where they overlap; ignore counts per person, as the official script)."""
+        from ..metrics.instance import InstanceEvaluator, maps_from_ids
 
         mode = self.eval_cfg.get("real_mode", "persons")
         if mode not in ("persons", "parts"):
             raise ConfigError(f"eval.real_mode must be 'persons' or 'parts', got {mode!r}")
         real = self._real("real_val", train=False, mapped=(mode == "parts"))
         n = len(real) if max_images is None else min(len(real), int(max_images))
-        loaded = [real.load(i) for i in range(n)]
-        preds = self._predict_all(model, [im for im, _, _ in loaded], self.eval_cfg.get("long_side"))
-        tuples = []
-        for (image, parts, persons), p in zip(loaded, preds):
-            scores = {q["id"]: q["score"] for q in p["persons"]}
-            if mode == "persons":
-                gt_parts = (persons > 0).astype(np.uint8)
-                tuples.append((gt_parts, persons, (p["person_ids"] > 0).astype(np.uint8), p["person_ids"], scores))
-            else:
-                tuples.append((parts, persons, p["parts"], p["person_ids"], scores))
+        loaded = [real.load_persons(i) for i in range(n)]
+        preds = self._predict_all(model, [im for im, _ in loaded], self.eval_cfg.get("long_side"))
         classes = 2 if mode == "persons" else self.label_space.num_classes
-        return _flat("real", evaluate_instances(tuples, classes))
+        ev = InstanceEvaluator(classes)
+        for (_, gt_maps), p in zip(loaded, preds):
+            ids = [q["id"] for q in p["persons"]]
+            pred_parts = (p["person_ids"] > 0).astype(np.uint8) if mode == "persons" else p["parts"]
+            if mode == "persons":  # every foreground part is "person"; ignore stays ignore
+                gt_maps = np.where(gt_maps == 255, 255, (gt_maps > 0).astype(np.uint8)).astype(np.uint8)
+            ev.add_persons(gt_maps, maps_from_ids(pred_parts, p["person_ids"], ids), [q["score"] for q in p["persons"]])
+        return _flat("real", ev.compute())
 
     def inference_model(self, model: nn.Module) -> nn.Module:
         return model  # the losses live in the method; the network has no training-only part

@@ -122,3 +122,58 @@ def test_collate_refuses_mixed_sizes():
     assert batch["image"].shape == (2, 3, 8, 8) and batch["domain"] == ["lip", "lip"] and len(batch["meta"]) == 2
     with pytest.raises(ValueError, match="x9"):
         collate_parsing([item(8), item(9)])
+
+
+def _domain_counts(sampler, sizes):
+    return Counter(_domain_of(i, sizes) for b in sampler for i in b)
+
+
+def test_proportional_mix_is_one_pass_over_every_domain():
+    """PASCAL / ATR / CIHP-like sizes, 4-image batches: ``proportional`` draws each domain in proportion
+    to its size (one epoch = one pass over each), where the default forces one image per domain per
+    batch (the issue's 26 / 34 / 40 %, 7 passes over the small domain)."""
+    from humanparse.data.multi_domain import resolve_domain_mix
+
+    sizes = [170, 1600, 2828]
+    weights, minimum = resolve_domain_mix("proportional", ["pascal", "atr", "cihp"])
+    prop = MixedDomainBatchSampler(sizes, 4, seed=0, domain_weights=weights, min_per_domain=minimum)
+    counts = _domain_counts(prop, sizes)
+    drawn = len(prop) * 4
+    for d, n in enumerate(sizes):  # exact shares up to the rounding carry (a couple of images of 4,596)
+        assert abs(counts[d] - drawn * n / sum(sizes)) < 2.0
+    np.testing.assert_allclose(prop.passes_per_epoch(), [1.0] * 3, atol=1e-3)  # one pass over each domain
+    legacy = MixedDomainBatchSampler(sizes, 4, seed=0)  # the default: at least one per domain
+    legacy_counts = _domain_counts(legacy, sizes)
+    shares = [legacy_counts[d] / (len(legacy) * 4) for d in range(3)]
+    np.testing.assert_allclose(shares, [0.25 + 0.25 * n / sum(sizes) for n in sizes], atol=0.002)  # 26 / 34 / 40 %
+    assert legacy.passes_per_epoch()[0] > 7.0
+    np.testing.assert_allclose(legacy.shares(), shares, atol=1e-3)
+
+
+def test_domain_mix_from_config_values():
+    from humanparse.data.multi_domain import resolve_domain_mix
+
+    domains = ["pascal", "atr", "cihp"]
+    assert resolve_domain_mix(None, domains) == (None, 1)            # unchanged default for old configs
+    assert resolve_domain_mix("at_least_one", domains) == (None, 1)
+    assert resolve_domain_mix("proportional", domains) == (None, 0)
+    assert resolve_domain_mix("balanced", domains) == ([1.0, 1.0, 1.0], 0)
+    assert resolve_domain_mix({"cihp": 2, "pascal": 1}, domains) == ([1.0, 0.0, 2.0], 0)  # by name, not order
+    with pytest.raises(ConfigError, match="not training domains"):
+        resolve_domain_mix({"lip": 1}, domains)
+    with pytest.raises(ConfigError, match="proportional"):
+        resolve_domain_mix("uniform", domains)
+    balanced = MixedDomainBatchSampler.from_config(domains, [10, 40, 50], "balanced", 3, seed=0, report=False)
+    counts = _domain_counts(balanced, [10, 40, 50])
+    assert counts[0] == counts[1] == counts[2] == len(balanced)
+    default = MixedDomainBatchSampler.from_config(domains, [10, 40, 50], None, 3, seed=0, report=False)
+    assert list(default) == list(MixedDomainBatchSampler([10, 40, 50], 3, seed=0))  # same batches as before
+
+
+def test_from_config_reports_passes_per_epoch(capsys):
+    MixedDomainBatchSampler.from_config(["a", "b"], [30, 10], "proportional", 4, seed=0)
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("domain mix proportional: one epoch = 10 batches of 4")
+    assert "a 75.0% of images = 1.00 passes" in line and "b 25.0% of images = 1.00 passes" in line
+    MixedDomainBatchSampler.from_config(["a", "b"], [30, 10], "proportional", 4, seed=0, rank=1, world_size=2)
+    assert capsys.readouterr().err == ""  # rank 0 only

@@ -87,18 +87,29 @@ def test_affine_flip_matches_flip_keypoints():
     np.testing.assert_allclose(moved[:, :2], (kp[:, :2] - [14.5, 19.5]) * 0.5 + [7, 9.5], atol=1e-9)
 
 
-def test_write_edge_maps_writes_thin_edges(tmp_path):
+def test_write_edge_maps_writes_thin_edges_that_a_perfect_prediction_scores_one(tmp_path):
     from PIL import Image
 
     from humanparse.htcorrm.labels import write_edge_maps
+    from humanparse.metrics.edge import score_edge_dirs
 
-    label = np.zeros((6, 8), np.uint8)
-    label[:, 4:] = 5
+    label = np.zeros((12, 16), np.uint8)
+    label[:, 8:] = 5
+    label[3:7, 2:5] = 2
     label[0, 0] = 255
     (tmp_path / "labels").mkdir()
     Image.fromarray(label).save(tmp_path / "labels" / "a.png")
     assert write_edge_maps(tmp_path / "labels", tmp_path / "edges", connectivity=8) == 1
     edge = np.asarray(Image.open(tmp_path / "edges" / "a.png"))
-    expected = np.zeros((6, 8), np.uint8)
-    expected[:, 3:5] = 1
-    np.testing.assert_array_equal(edge, expected)
+    assert set(np.unique(edge)) == {0, 1}
+    # one pixel wide: the vertical border between columns 7 and 8 is one pixel per row
+    assert (edge[1:, 6:10].sum(1) == 1).all() and edge[0, 6:10].sum() <= 1  # (thinning may drop an end pixel)
+    # every edge pixel touches a label border, every border pair has an edge pixel on it
+    band = edge_target(label, connectivity=8, dilation=0)
+    assert not (edge & (band != 1)).any()
+    (tmp_path / "pred").mkdir()
+    Image.fromarray(edge * 255).save(tmp_path / "pred" / "a.png")  # a perfect prediction (probability 1 on edges)
+    r = score_edge_dirs(tmp_path / "pred", tmp_path / "edges")
+    assert r["ODS"] == 1.0 and r["OIS"] == 1.0
+    with pytest.raises(ValueError, match="thin edges cannot be dilated"):
+        edge_target(label, dilation=1, thin=True)

@@ -6,7 +6,7 @@ from PIL import Image
 
 from humanparse.errors import DataError
 from humanparse.metrics import EdgeEvaluator, edges_from_labels, score_edge_dirs
-from humanparse.metrics.edge import bsds_thresholds, edge_counts, match_edges
+from humanparse.metrics.edge import bsds_thresholds, edge_counts, edge_nms, match_edges
 
 LABEL = np.array(
     [
@@ -151,3 +151,99 @@ def test_score_edge_dirs(tmp_path):
     Image.fromarray(bad).save(tmp_path / "gt" / "x.png")
     with pytest.raises(DataError, match=r"x\.png.*0/1 or 0/255"):
         score_edge_dirs(tmp_path / "pred", tmp_path / "gt")
+
+
+# --- thin ground truth, edge NMS, and agreement with an independent BSDS implementation ---------------
+
+def _random_label(rng, h=60, w=80, parts=6):
+    """A random part map: a few filled ellipses on background."""
+    label = np.zeros((h, w), np.uint8)
+    yy, xx = np.mgrid[:h, :w]
+    for k in range(1, parts + 1):
+        cy, cx = rng.uniform(5, h - 5), rng.uniform(5, w - 5)
+        ry, rx = rng.uniform(4, h / 3), rng.uniform(4, w / 3)
+        label[((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1] = k
+    return label
+
+
+def test_perfect_prediction_of_thin_ground_truth_scores_one(tmp_path):
+    from humanparse.cli.main import main as cli
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    for i in range(3):
+        gt = edges_from_labels(_random_label(rng), connectivity=8, thin=True)
+        Image.fromarray(gt * 255).save(tmp_path / "gt" / f"{i}.png")
+        Image.fromarray(gt * 255).save(tmp_path / "pred" / f"{i}.png")  # prediction = ground truth
+    r = score_edge_dirs(tmp_path / "pred", tmp_path / "gt")
+    assert r["ODS"] == pytest.approx(1.0) and r["OIS"] == pytest.approx(1.0)
+    assert cli(["score", "--task", "edge", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--json"]) == 0
+    # the two-pixel band as ground truth caps the same perfect-looking prediction well below 1
+    label = _random_label(np.random.default_rng(1))
+    band = edges_from_labels(label, connectivity=8)
+    ev = EdgeEvaluator()
+    ev.add(band.astype(float), band)
+    assert ev.compute()["ODS"] < 0.8
+
+
+def test_thin_edges_are_one_pixel_wide():
+    label = np.zeros((10, 12), np.uint8)
+    label[:, 6:] = 3
+    thin = edges_from_labels(label, connectivity=8, thin=True)
+    # one pixel per row (thinning may shorten the line by its end pixel at the image border)
+    assert (thin[1:].sum(1) == 1).all() and thin[0].sum() <= 1 and set(np.nonzero(thin)[1]) <= {5, 6}
+
+
+def test_edge_nms_keeps_the_ridge_of_a_blurred_line():
+    x = np.arange(40, dtype=float)
+    profile = np.exp(-((x - 17.0) ** 2) / (2 * 2.0**2))  # a vertical edge 5 px wide around column 17
+    prob = np.tile(profile, (30, 1))
+    out = edge_nms(prob)
+    inner = out[6:-6]  # away from the 5-px border suppression
+    assert (inner[:, 17] > 0.5).all()
+    assert np.count_nonzero(inner[:, :17]) == 0 and np.count_nonzero(inner[:, 18:]) == 0
+    assert out[0].max() == 0.0 and out[:, 0].max() == 0.0  # soft border suppression: weight 0 at the border
+    np.testing.assert_allclose(out[2, 17] / out[15, 17], 2 / 5)  # weight k / 5 at distance k
+
+
+def _noisy_prediction(rng, gt):
+    from scipy.ndimage import gaussian_filter
+
+    prob = gaussian_filter(gt.astype(float), 1.0) * 2.5 + rng.uniform(0, 0.35, gt.shape)
+    prob[rng.random(gt.shape) < 0.02] = rng.uniform(0.3, 1.0)  # scattered false positives
+    return np.clip(prob, 0, 1)
+
+
+def test_agrees_with_pyedgeeval_on_random_cases():
+    """pyEdgeEval (PyPI) ports BSDS's correspondPixels (CSA assignment) and Dollar's edgesNmsMex."""
+    pytest.importorskip("pyEdgeEval")
+    from pyEdgeEval.common.binary_label.evaluate_boundaries import evaluate_boundaries_threshold
+    from pyEdgeEval.common.metrics import compute_rec_prec_f1, interpolated_max_scores
+    from pyEdgeEval.preprocess import fast_nms
+
+    rng = np.random.default_rng(7)
+    thresholds = bsds_thresholds(25)
+    ours, theirs = EdgeEvaluator(thresholds), []
+    for _ in range(4):
+        gt = edges_from_labels(_random_label(rng), connectivity=8, thin=True).astype(bool)
+        prob = _noisy_prediction(rng, gt)
+        nms_ours, nms_theirs = edge_nms(prob), fast_nms(prob.copy())
+        assert np.mean(np.abs(nms_ours - nms_theirs) > 1e-6) < 0.01  # the same NMS (up to a 1e-5 guard)
+        ours.add(nms_ours, gt)
+        cr, sr, cp, sp = evaluate_boundaries_threshold(thresholds, nms_ours, gt, max_dist=0.0075)
+        theirs.append((cr, sr, cp, sp))
+        # per-threshold counts: both find maximal matchings within the same tolerance
+        mine = ours.counts[-1]
+        # thinning: skimage's and pyEdgeEval's port of bwmorph 'thin' differ by a pixel here and there
+        assert np.abs(mine[:, 1] - sp).max() <= max(2, 0.01 * sp.max())
+        np.testing.assert_array_equal(mine[:, 3], sr)
+        assert np.abs(mine[:, 0] - cp).max() <= max(2, 0.01 * sp.max())
+    r = ours.compute()
+    cr, sr, cp, sp = (np.sum([t[i] for t in theirs], 0) for i in range(4))
+    rec, prec, _ = compute_rec_prec_f1(cr, sr, cp, sp)
+    ods = interpolated_max_scores(thresholds, rec, prec)[3]
+    best = [compute_rec_prec_f1(*t)[2].argmax() for t in theirs]
+    ois = compute_rec_prec_f1(*(np.sum([t[i][b] for t, b in zip(theirs, best)]) for i in range(4)))[2]
+    assert r["ODS"] == pytest.approx(ods, abs=0.005) and r["OIS"] == pytest.approx(float(ois), abs=0.005)
+    assert 0.3 < r["ODS"] < 0.99  # a non-trivial case

@@ -1,7 +1,8 @@
 """AP^p / PCP on hand-made images; the expected values are worked out in the comments.
 
-A prediction's Human_ids map cannot hold two overlapping persons, so a "duplicate" of a matched
-person is a second fragment of it: a prediction whose best ground-truth person is the same one.
+In the CIHP layout a prediction's Human_ids map cannot hold two overlapping persons, so there a
+"duplicate" of a matched person is a second fragment of it; the MHPv2 layout (one map per person)
+holds overlapping persons, and ignore pixels count per person, as in the official script.
 """
 
 import json
@@ -12,7 +13,7 @@ from PIL import Image
 
 from humanparse.errors import DataError
 from humanparse.metrics import evaluate_instances, score_instance_dirs
-from humanparse.metrics.instance import person_part_iou, voc_ap
+from humanparse.metrics.instance import InstanceEvaluator, maps_from_ids, person_maps_iou, person_part_iou, voc_ap
 
 C = 20
 
@@ -21,34 +22,61 @@ def blank(h=10, w=10):
     return np.zeros((h, w), np.int64), np.zeros((h, w), np.int64)
 
 
-def brute_force_iou(gt_parts, gt_h, gid, pred_parts, pred_h, pid, c):
-    """The literal definition: two full-image maps, GT pixels outside [0, c) dropped."""
-    g = np.where(gt_h == gid, gt_parts, 0)
-    p = np.where(pred_h == pid, pred_parts, 0)
-    keep = (gt_parts >= 0) & (gt_parts < c)
-    g, p = g[keep], p[keep]
-    out = np.full(c, np.nan)
-    for k in range(c):
-        union = np.sum((g == k) | (p == k))
-        if union:
-            out[k] = np.sum((g == k) & (p == k)) / union
-    return out
+def official_hist_iou(gt_map, pred_map, c):
+    """``eval_mhp.py``'s ``cal_one_mean_iou`` in our words: a C x C histogram of (G's own map,
+    P's map) over the pixels where G's map is in [0, c); IoU = diag / (row + col - diag)."""
+    keep = (gt_map >= 0) & (gt_map < c)
+    hist = np.bincount(c * gt_map[keep].astype(int) + pred_map[keep].astype(int), minlength=c * c).reshape(c, c)
+    diag = np.diag(hist).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return diag / (hist.sum(1) + hist.sum(0) - diag)
 
 
-def test_person_part_iou_equals_literal_definition():
+def test_person_maps_iou_equals_the_official_histogram_on_overlapping_persons():
     rng = np.random.default_rng(0)
-    c = 5
-    gt_parts = rng.integers(0, c, (12, 11))
-    gt_parts[rng.random(gt_parts.shape) < 0.1] = 255
-    gt_h = rng.integers(0, 4, gt_parts.shape)
-    pred_parts = rng.integers(0, c, gt_parts.shape)
-    pred_h = rng.integers(0, 3, gt_parts.shape)
-    gids, pids = np.array([1, 2, 3]), np.array([1, 2])
-    got = person_part_iou(gt_parts, gt_h, gids, pred_parts, pred_h, pids, c)
-    for i, pid in enumerate(pids):
-        for j, gid in enumerate(gids):
-            want = brute_force_iou(gt_parts, gt_h, gid, pred_parts, pred_h, pid, c)
-            np.testing.assert_allclose(got[i, j], want, equal_nan=True)
+    c, h, w = 5, 12, 11
+    gt = np.zeros((3, h, w), np.int64)
+    pred = np.zeros((2, h, w), np.int64)
+    for maps in (gt, pred):  # overlapping random rectangles of random parts
+        for m in maps:
+            y, x = rng.integers(0, 6, 2)
+            m[y:y + 6, x:x + 6] = rng.integers(1, c, (6, 6))
+    gt[gt.astype(bool) & (rng.random(gt.shape) < 0.15)] = 255  # ignore pixels, different per person
+    assert (gt == 255).any()
+    got = person_maps_iou(gt, pred, c)
+    for i in range(len(pred)):
+        for j in range(len(gt)):
+            np.testing.assert_allclose(got[i, j], official_hist_iou(gt[j], pred[i], c), equal_nan=True)
+
+
+def test_ignore_is_per_person_hand_case():
+    """One row of 10 pixels. GT A: part 1 on 0-1, ignore (its own 255) on 2-5; GT B: part 2 on 6-9.
+    Predictions overlap: P1 (.9) part 1 on 0-5, P2 (.8) part 2 on 2-9.
+
+    Per person (official): P1 vs A drops 2-5 -> part 1 2/2, bg 4/4 -> 1.0. P2 vs B keeps all 10
+    pixels: part 2 4/8, bg (0-1 vs 0-5) 2/6 -> .4167; P2 vs A drops 2-5: part 1 0, part 2 0, bg 0
+    -> 0. So P2 is a false positive at .5: AP50 = .5 (recall .5 .5, precision 1 .5); t = .1-.4 both
+    match (AP 1), t = .5-.9 only P1 (AP .5) -> AP_vol = (4 + 5 * .5) / 9; PCP50 = (1 + 0) / 2.
+    Image-wide ignore (2-5 dropped for every pair) would give P2 vs B = 1.0 and AP50 = 1.0.
+    """
+    gt = np.zeros((2, 1, 10), np.int64)
+    gt[0, 0, :2], gt[0, 0, 2:6], gt[1, 0, 6:] = 1, 255, 2
+    pred = np.zeros((2, 1, 10), np.int64)
+    pred[0, 0, :6], pred[1, 0, 2:] = 1, 2
+    m = np.nanmean(person_maps_iou(gt, pred, C), -1)
+    assert m[0, 0] == pytest.approx(1.0) and m[0, 1] == pytest.approx(0.0)
+    assert m[1, 0] == pytest.approx(0.0) and m[1, 1] == pytest.approx((4 / 8 + 2 / 6) / 2)
+    ev = InstanceEvaluator(C)
+    ev.add_persons(gt, pred, [0.9, 0.8])
+    res = ev.compute()
+    assert res["APp50"] == pytest.approx(0.5)
+    assert res["APpvol"] == pytest.approx((4 + 5 * 0.5) / 9)
+    assert res["PCP50"] == pytest.approx(0.5)
+    # the same ground truth in the CIHP layout (the ignore pixels carry A's id) scores the same
+    parts = np.array([[1, 1, 255, 255, 255, 255, 2, 2, 2, 2]])
+    ids = np.array([[1, 1, 1, 1, 1, 1, 2, 2, 2, 2]])
+    np.testing.assert_allclose(person_maps_iou(maps_from_ids(parts, ids, [1, 2]), pred, C),
+                               person_maps_iou(gt, pred, C), equal_nan=True)
 
 
 def test_voc_ap_hand_case():
@@ -195,3 +223,29 @@ def test_score_instance_dirs_cihp_layout(tmp_path):
     (tmp_path / "pred" / "Human_ids" / "0002.png").unlink()
     with pytest.raises(DataError, match=r"Human_ids.*0002\.png"):
         score_instance_dirs(tmp_path / "pred", tmp_path / "gt")
+
+
+def test_score_instance_dirs_mhpv2_layout_overlapping_persons(tmp_path):
+    """The hand case of test_ignore_is_per_person_hand_case written as MHPv2 folders (the ground
+    truth as RGB files, channel 0 used, as the MHPv2 release stores some of them)."""
+    gt = np.zeros((2, 1, 10), np.uint8)
+    gt[0, 0, :2], gt[0, 0, 2:6], gt[1, 0, 6:] = 1, 255, 2
+    pred = np.zeros((2, 1, 10), np.uint8)
+    pred[0, 0, :6], pred[1, 0, 2:] = 1, 2
+    for k in range(2):
+        path = tmp_path / "gt" / "parsing_annos" / f"7_02_0{k + 1}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.repeat(gt[k][..., None], 3, axis=2)).save(path)
+        _save(tmp_path / "pred" / "parsing_annos" / f"7_02_0{k + 1}.png", pred[k])
+    (tmp_path / "pred" / "scores.json").write_text(json.dumps({"7": {"1": 0.9, "2": 0.8}}))
+    res = score_instance_dirs(tmp_path / "pred", tmp_path / "gt", num_classes=C)
+    assert res["APp50"] == pytest.approx(0.5) and res["PCP50"] == pytest.approx(0.5)
+    assert res["num_gt_persons"] == 2 and res["num_predictions"] == 2
+    # a CIHP-layout prediction against the MHPv2 ground truth: P2 cut to 6-9 (the id map has no overlap)
+    _save(tmp_path / "cihp" / "Category_ids" / "7.png", [[1, 1, 1, 1, 1, 1, 2, 2, 2, 2]])
+    _save(tmp_path / "cihp" / "Human_ids" / "7.png", [[1, 1, 1, 1, 1, 1, 2, 2, 2, 2]])
+    (tmp_path / "cihp" / "scores.json").write_text(json.dumps({"7": {"1": 0.9, "2": 0.8}}))
+    assert score_instance_dirs(tmp_path / "cihp", tmp_path / "gt", num_classes=C)["APp50"] == 1.0
+    (tmp_path / "pred" / "scores.json").write_text(json.dumps({"7": {"1": 0.9}}))
+    with pytest.raises(DataError, match=r"scores\.json.*'7'.*\[2\].*no score"):
+        score_instance_dirs(tmp_path / "pred", tmp_path / "gt", num_classes=C)

@@ -90,6 +90,7 @@ def test_score_pose_files(tmp_path):
     # a: every joint off by 9 <= 10 -> correct; b: off by 3 > 2 -> wrong; c: no head_top -> skipped
     assert res["skipped_images"] == ["c"] and res["num_images"] == 2
     assert res["PCKh"] == pytest.approx(0.5) and all(v == 0.5 for v in res["per_joint"].values())
+    assert res["PCKh_joint_mean"] == pytest.approx(0.5)
     assert res["head_size_source"] == {"head_size": 1, "head_box": 0, "joints": 1}
     del pred["b"]
     (tmp_path / "pred.json").write_text(json.dumps(pred))
@@ -117,3 +118,47 @@ def test_heatmap_round_trip_within_a_pixel(stride):
     assert np.all(out[vis, 2] > 0.9)  # peak value close to 1
     # batched input decodes the same
     assert np.allclose(decode_heatmaps(hm[None], stride)[0], out)
+
+
+def _gt_person(dx=0.0):
+    kp = [[100.0 + 3 * k + dx, 200.0 + 2 * k, 1] for k in range(16)]
+    kp[8][:2], kp[9][:2] = [100.0 + dx, 100.0], [100.0 + dx, 80.0]  # LIP head size 20
+    return kp
+
+
+def test_headline_pckh_is_the_community_pooled_number(tmp_path):
+    """MPII "Mean" / LIP "Avg.": count-weighted over the 14 joints other than pelvis and thorax."""
+    gt = {"a": {"keypoints": _gt_person()}, "b": {"keypoints": _gt_person()}}
+    wrong = _gt_person()
+    for k in (6, 7, 10):  # pelvis, thorax and r_wrist off by 50 px (> 10 = 0.5 x head size)
+        wrong[k][0] += 50
+    b = _gt_person()
+    b[11][2] = 0  # r_elbow unannotated in image b's ground truth
+    gt["b"] = {"keypoints": b}
+    pred = {"a": {"keypoints": wrong}, "b": {"keypoints": _gt_person()}}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "pred.json").write_text(json.dumps(pred))
+    res = score_pose_files(tmp_path / "pred.json", tmp_path / "gt.json")
+    assert res["PCKh"] == pytest.approx(26 / 27)  # 27 pooled visible joints, one (a's r_wrist) wrong
+    per_joint = [1.0] * 16
+    per_joint[6] = per_joint[7] = per_joint[10] = 0.5
+    assert res["PCKh_joint_mean"] == pytest.approx(np.mean(per_joint))
+
+
+def test_mpii_head_boxes_and_several_persons_per_image(tmp_path):
+    box = [90.0, 70.0, 120.0, 110.0]  # diagonal 50 -> MPII head size 30, radius 15
+    p1, p2 = _gt_person(), _gt_person(dx=300)
+    gt = {"img": {"persons": [{"keypoints": p1, "head_box": box}, {"keypoints": p2, "head_box": box}]}}
+    off = [[x + 12, y, v] for x, y, v in p1]  # 12 px off: wrong by LIP's rule (10), right by MPII's (15)
+    pred = {"img": {"persons": [{"keypoints": off}, {"keypoints": [[x + 20, y, v] for x, y, v in p2]}]}}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    (tmp_path / "pred.json").write_text(json.dumps(pred))
+    res = score_pose_files(tmp_path / "pred.json", tmp_path / "gt.json")
+    assert res["num_persons"] == 2 and res["head_size_source"]["head_box"] == 2
+    assert res["PCKh"] == pytest.approx(0.5)  # person 1 all right, person 2 (20 px > 15) all wrong
+    lip = score_pose_files(tmp_path / "pred.json", tmp_path / "gt.json", head_rule="lip")
+    assert lip["PCKh"] == pytest.approx(0.0) and lip["head_size_source"]["joints"] == 2
+    pred["img"]["persons"].pop()
+    (tmp_path / "pred.json").write_text(json.dumps(pred))
+    with pytest.raises(DataError, match="1 predicted person"):
+        score_pose_files(tmp_path / "pred.json", tmp_path / "gt.json")

@@ -18,7 +18,20 @@ def test_encoder_shapes_and_cross_level_mixing():
     assert [tuple(o.shape) for o in out] == [(1, 32, 8, 9), (1, 32, 4, 5), (1, 32, 2, 3)]
     changed = [f.clone() for f in feats]
     changed[2] = changed[2] + torch.randn_like(changed[2])  # only the stride-32 input changes
-    assert not torch.allclose(enc(changed)[0], out[0])  # ... and the stride-8 output sees it
+    assert (enc(changed)[0] - out[0]).abs().max() > 1e-3  # ... and the stride-8 output sees it
+    # ... only through the deformable attention's samples of level 2: with every query's weight on level 2
+    # forced to 0, the stride-8 (and stride-16) outputs do not move at all
+    for layer in enc.modules():
+        if hasattr(layer, "attention_weights") and hasattr(layer, "n_levels"):
+            with torch.no_grad():
+                bias = layer.attention_weights.bias.view(layer.n_heads, layer.n_levels, layer.n_points)
+                layer.attention_weights.weight.view(layer.n_heads, layer.n_levels, layer.n_points, -1)[:, 2] = 0
+                bias[:, 2] = -1e4
+    cut = enc(feats)
+    cut_changed = enc(changed)
+    torch.testing.assert_close(cut_changed[0], cut[0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(cut_changed[1], cut[1], rtol=0, atol=1e-6)
+    assert (cut_changed[2] - cut[2]).abs().max() > 1e-3  # the stride-32 output itself still changes
     with pytest.raises(ValueError, match="expects 3 maps"):
         enc(feats[:2])
 

@@ -98,3 +98,33 @@ def test_module_shapes_bf16_autocast_and_errors():
         m(value, ref, value, shapes[:1])
     with pytest.raises(ConfigError, match="divisible"):
         MSDeformAttn(10, n_heads=3)
+
+
+def test_offsets_and_weights_are_float32_under_bf16_autocast(monkeypatch):
+    """The sampling locations and attention weights under bf16 autocast equal the float32 ones: the
+    offset / weight projections run with autocast off (``.float()`` after a bf16 linear would not)."""
+    import sys
+
+    module = sys.modules[MSDeformAttn.__module__]
+    torch.manual_seed(0)
+    m = MSDeformAttn(32, n_levels=2, n_heads=4, n_points=2, impl="pytorch")  # the op the spy replaces
+    with torch.no_grad():  # trained-like projections: offsets of several pixels, peaked weights
+        torch.nn.init.normal_(m.sampling_offsets.weight, std=1.0)
+        torch.nn.init.normal_(m.attention_weights.weight, std=1.0)
+    shapes = [(16, 16), (8, 8)]
+    value = torch.randn(1, 320, 32)
+    ref = torch.rand(1, 320, 2, 2)
+    seen = []
+
+    def spy(v, s, locations, weights):
+        seen.append((locations, weights))
+        return ms_deform_attn(v, s, locations, weights)
+
+    monkeypatch.setattr(module, "ms_deform_attn", spy)
+    m(value, ref, value, shapes)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        m(value, ref, value, shapes)
+    (loc32, w32), (loc16, w16) = seen
+    assert loc16.dtype == torch.float32 and w16.dtype == torch.float32
+    torch.testing.assert_close(loc16, loc32, rtol=0, atol=1e-6)
+    torch.testing.assert_close(w16, w32, rtol=0, atol=1e-6)

@@ -1,4 +1,5 @@
-"""The deformable-attention op's implementations (``impl: pytorch|compiled``): chosen explicitly, same results."""
+"""The deformable-attention op's implementations (``impl: gather|pytorch|compiled|embedding_bag``): chosen
+explicitly, same results; ``gather`` (the default) and ``embedding_bag`` against the float64 grid_sample reference."""
 
 import importlib
 import shutil
@@ -8,8 +9,9 @@ import torch
 
 from humanparse.errors import ConfigError
 from humanparse.models import build_network
-from humanparse.models.encoders.ms_deform_attn import MSDeformAttn, ms_deform_attn, set_attn_impl
+from humanparse.models.encoders.ms_deform_attn import DEFAULT_IMPL, MSDeformAttn, ms_deform_attn, set_attn_impl
 from humanparse.models.encoders.ms_deform_attn_bag import ms_deform_attn_bag
+from humanparse.models.encoders.ms_deform_attn_gather import ms_deform_attn_gather
 
 mda = importlib.import_module("humanparse.models.encoders.ms_deform_attn")  # the module (the package re-exports the op)
 
@@ -33,13 +35,16 @@ def test_impl_is_explicit_and_validated(monkeypatch):
     torch.manual_seed(0)
     attn = MSDeformAttn(16, n_levels=2, n_heads=2, n_points=2)
     query, ref, shapes = _inputs()
+    assert attn.impl == DEFAULT_IMPL == "gather"
+    attn(query, ref, query, shapes)
+    assert calls == []  # the default never touches torch.compile
+    set_attn_impl(attn, "pytorch")
     eager = attn(query, ref, query, shapes)
-    assert attn.impl == "pytorch" and calls == []  # the default never touches torch.compile
     set_attn_impl(attn, "compiled")
     assert torch.equal(attn(query, ref, query, shapes), eager) and calls == [1]
     with pytest.raises(ConfigError, match="did you mean 'compiled'"):
         MSDeformAttn(16, n_levels=2, n_heads=2, n_points=2, impl="compild")
-    with pytest.raises(ConfigError, match="valid: compiled, embedding_bag, pytorch"):
+    with pytest.raises(ConfigError, match="valid: compiled, embedding_bag, gather, pytorch"):
         set_attn_impl(attn, "cuda")
 
 
@@ -71,6 +76,49 @@ def test_embedding_bag_op_gradcheck():
                                     (value, locations, weights), eps=1e-6, atol=1e-5)
 
 
+def _border_case(dtype=torch.float64):
+    """Locations exactly on the clamp band's edges (pixel -1 and pixel w), on the map's edges, and far outside."""
+    (value, locations, weights), shapes = _op_case(dtype)
+    for lvl, (h, w) in enumerate(shapes):
+        edges = torch.tensor([-0.5 / w, 0.0, 0.5 / w, 1.0, (w + 0.5) / w, -3.0, 5.0, 1.0 - 0.25 / w], dtype=dtype)
+        picks = edges[torch.randint(len(edges), locations[..., lvl, :, 0].shape, generator=torch.Generator().manual_seed(lvl))]
+        locations[..., lvl, :, 0] = picks
+        locations[1, :, :, lvl, :, 1] = (h + 0.5) / h  # a whole batch element on the bottom clamp edge
+    return (value, locations, weights), shapes
+
+
+@pytest.mark.parametrize("case", [_op_case, _border_case])
+def test_gather_op_equals_the_grid_sample_op_float64(case):
+    from test_models_ms_deform_attn import naive_ms_deform_attn
+
+    (value, locations, weights), shapes = case()
+    got = ms_deform_attn_gather(value, shapes, locations, weights)
+    torch.testing.assert_close(got, ms_deform_attn(value, shapes, locations, weights), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(got, naive_ms_deform_attn(value, shapes, locations, weights), rtol=1e-10, atol=1e-10)
+
+
+def test_gather_op_gradcheck():
+    (value, locations, weights), shapes = _op_case(requires_grad=True)
+    with torch.no_grad():  # keep finite differences away from pixel-centre kinks
+        locations.copy_(locations + 0.013)
+    assert torch.autograd.gradcheck(lambda v, loc, w: ms_deform_attn_gather(v, shapes, loc, w),
+                                    (value, locations, weights), eps=1e-6, atol=1e-5)
+
+
+def test_gather_op_gradients_equal_the_grid_sample_op():
+    """Also outside the maps, where both ops have zero location gradients (clamped / zero padding)."""
+    (value, locations, weights), shapes = _border_case()
+    with torch.no_grad():
+        locations.add_(0.013)
+    grads = []
+    for op in (ms_deform_attn_gather, ms_deform_attn):
+        inputs = [t.detach().clone().requires_grad_(True) for t in (value, locations, weights)]
+        op(inputs[0], shapes, inputs[1], inputs[2]).sin().sum().backward()
+        grads.append([t.grad for t in inputs])
+    for got, expected in zip(*grads):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
 def test_embedding_bag_module_matches_pytorch_in_float32():
     torch.manual_seed(0)
     attn = MSDeformAttn(16, n_levels=2, n_heads=2, n_points=2)
@@ -78,9 +126,11 @@ def test_embedding_bag_module_matches_pytorch_in_float32():
         attn.sampling_offsets.bias.mul_(3.0)
         attn.attention_weights.weight.normal_()
     query, ref, shapes = _inputs()
+    set_attn_impl(attn, "pytorch")
     expected = attn(query, ref, query, shapes)
-    set_attn_impl(attn, "embedding_bag")
-    torch.testing.assert_close(attn(query, ref, query, shapes), expected, rtol=1e-5, atol=1e-5)
+    for impl in ("embedding_bag", "gather"):
+        set_attn_impl(attn, impl)
+        torch.testing.assert_close(attn(query, ref, query, shapes), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_encoder_config_key_reaches_every_layer(tiny_cfg, num_classes):

@@ -60,6 +60,12 @@ def test_backward_reaches_every_part(tiny_network):
     for name, p in tiny_network.encoder.named_parameters():
         if name.endswith(("sampling_offsets.weight", "attention_weights.weight")):
             torch.nn.init.normal_(p, std=0.01)
+    # timm zero-initialises each residual block's last BN (so the blocks start as identities, and nothing
+    # before that BN in a block gets a gradient on step 0); give those BNs weight 1 as training would
+    with torch.no_grad():
+        for m in tiny_network.backbone.modules():
+            if isinstance(m, torch.nn.BatchNorm2d) and not m.weight.any():
+                m.weight.fill_(1.0)
     out = tiny_network(torch.randn(1, 3, 64, 64))
     loss = sum(t.square().mean() for t in out["logits"].values())
     loss.backward()
@@ -67,11 +73,7 @@ def test_backward_reaches_every_part(tiny_network):
         params = list(getattr(tiny_network, part).named_parameters())
         assert params and all(p.grad is not None for _, p in params), part
         zero = [n for n, p in params if not p.grad.abs().sum() > 0]
-        # timm zero-initialises each residual block's last BN, so inside backbone blocks a zero grad is expected
-        if part == "backbone":
-            assert tiny_network.backbone.model.conv1[0].weight.grad.abs().sum() > 0
-        else:
-            assert not zero, f"{part}: zero gradient for {zero[:5]}"
+        assert not zero, f"{part}: zero gradient for {zero[:5]}"
 
 
 def test_bf16_autocast_close_to_float32(tiny_network):

@@ -34,9 +34,16 @@ def test_frozen_source_is_not_optimised_nor_saved(parts):
     terms = method.training_step(model, batch)
     assert set(terms) == {"seg/tgt", "aux/tgt", "scr_dataset/src-tgt", "scr_img/src-tgt"}
     assert all(torch.isfinite(t) for t in terms.values())
+    before = {k: v.clone() for k, v in source.state_dict().items()}
+    encoded = source.encode(batch["image"], batch["label"])["src"]
+    optimizer = torch.optim.SGD([*model.parameters(), *method.parameters()], lr=0.5)
     sum(terms.values()).backward()
-    assert all(p.grad is None for p in source.parameters())
     assert all(p.grad is not None for p in method.parameters())   # target MSA/MSE, MST
+    optimizer.step()
+    # after a step on the trainable side the frozen pipeline is bit-identical, and so is what it encodes
+    assert all(torch.equal(before[k], v) for k, v in source.state_dict().items())
+    again = source.encode(batch["image"], batch["label"])["src"]
+    assert all(torch.equal(a, b) for a, b in zip(encoded.mse.representations[1:], again.mse.representations[1:]))
     mst = method.mst["src-tgt"]  # (an untrained source may predict one class: a single key, so check V and W)
     assert mst.dynamic_one_to_two[0].value.weight.grad.abs().sum() > 0
     assert mst.prior_proj_2[0].weight.grad.abs().sum() > 0
@@ -53,15 +60,32 @@ def test_frozen_source_stays_in_eval_and_follows_to(parts):
 
 
 def test_source_masks_are_the_frozen_argmax(parts):
+    """S_l by hand: masks = the frozen network's argmax at 1/4 (target ignore pixels stay ignored),
+    taken at each cell's centre for H_1 / H_2; per class: mean and max of the features, then W_s."""
     source, _, _, batch = parts
     with torch.no_grad():
         out = source.network(batch["image"], ["src"])
     pseudo = out["logits"]["src"].argmax(1)
-    pseudo[:, 0, 0] = 255  # the batch's ignore pixels (top-left 2x2 at full size -> (0, 0) at 1/4)
-    expected = source.msa["src"]([out["features"][k] for k in ("H1", "H2", "H3")], pseudo)
+    size, full = pseudo.shape[1], batch["label"].shape[1]
+    centre = ((torch.arange(size) + 0.5) * full / size).long()  # the target label at each 1/4 cell's centre
+    pseudo[batch["label"][:, centre][:, :, centre] == 255] = 255  # target ignore pixels stay ignored
     got = source.encode(batch["image"], batch["label"])["src"].semantics
-    for e, g in zip(expected, got):
-        assert torch.allclose(e.features, g.features) and torch.equal(e.presence, g.presence)
+    w_s = source.msa["src"].proj.weight
+    for key, scale in zip(("H1", "H2", "H3"), got):
+        feat = out["features"][key]
+        h, w = feat.shape[-2:]
+        rows = ((torch.arange(h) + 0.5) * pseudo.shape[1] / h).long()
+        cols = ((torch.arange(w) + 0.5) * pseudo.shape[2] / w).long()
+        mask = pseudo[:, rows][:, :, cols]
+        for b in range(mask.shape[0]):
+            for z in range(3):
+                pixels = feat[b][:, mask[b] == z]  # [D, n]
+                if pixels.shape[1] == 0:
+                    assert scale.presence[b, z] == 0 and torch.equal(scale.features[b, z], torch.zeros(8))
+                    continue
+                expected = torch.cat([pixels.mean(1), pixels.max(1).values]) @ w_s.T
+                assert scale.presence[b, z] == 1
+                torch.testing.assert_close(scale.features[b, z], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_ablation_keys_and_wrong_domain(parts):

@@ -60,9 +60,14 @@ def test_dedicated_two_steps_through_a_checkpoint(tmp_path):
 
     terms = method.training_step(model, make_batch(["cihp", "cihp"], CLASSES, size=64))
     assert set(terms) == {"seg/cihp", "aux/cihp", "scr_dataset/pascal-cihp", "scr_img/pascal-cihp"}
+    frozen_before = {k: v.clone() for k, v in frozen.state_dict().items()}
     sum(terms.values()).backward()
     assert all(torch.isfinite(t) for t in terms.values())
-    assert all(p.grad is None for p in frozen.parameters())
+    torch.optim.SGD([*model.parameters(), *method.parameters()], lr=0.1).step()
+    # the step moved the network initialised from step 1, never the frozen step-1 copy
+    assert not torch.equal(model.backbone.state_dict()[next(iter(model.backbone.state_dict()))],
+                           frozen.network.backbone.state_dict()[next(iter(frozen.network.backbone.state_dict()))])
+    assert all(torch.equal(frozen_before[k], v) for k, v in frozen.state_dict().items())
     assert not {id(p) for p in frozen.parameters()} & {id(p) for p in method.parameters()}
     assert not any(k.startswith("network.") for k in method.state_dict())
     assert any(p.grad is not None for p in model.backbone.parameters())

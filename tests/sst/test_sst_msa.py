@@ -55,12 +55,30 @@ def test_one_projection_shared_across_scales_and_nearest_masks():
     assert torch.allclose(scales[0].features, scales[1].features, atol=1e-6)
 
 
-def test_resize_labels_is_nearest_and_keeps_ignore():
+def test_resize_labels_takes_the_cell_centre_and_keeps_ignore():
+    # cell i of a stride-2 map covers input pixels 2i, 2i+1 (centre 2i+0.5): the centre-aligned rule
+    # takes floor((i + 0.5) * 2) = 2i+1, never the top-left pixel 2i (that shifted masks up-left)
     labels = torch.arange(64).view(1, 8, 8)
-    labels[0, 0, 0] = 255
+    labels[0, 1, 1] = 255
     small = resize_labels(labels, (4, 4))
-    assert torch.equal(small, labels[:, ::2, ::2])
+    assert torch.equal(small, labels[:, 1::2, 1::2])
     assert small[0, 0, 0] == 255
+    # stride 16 (H_1): the cell takes input pixel 8, its centre, not pixel 0
+    big = torch.zeros(1, 16, 16, dtype=torch.long)
+    big[0, 8, 8] = 3
+    assert resize_labels(big, (1, 1)).item() == 3
+
+
+def test_resize_labels_matches_the_data_transforms_convention():
+    import numpy as np
+
+    from humanparse.data.transforms import _resize_nearest
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 20, (1, 37, 23), generator=g)
+    for size in ((10, 6), (5, 3), (74, 46), (37, 23)):
+        expected = _resize_nearest(labels[0].numpy(), *size)
+        assert np.array_equal(resize_labels(labels, size)[0].numpy(), expected), size
 
 
 def test_max_gradient_reaches_only_the_argmax_pixel():

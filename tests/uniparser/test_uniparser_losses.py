@@ -1,10 +1,12 @@
 import math
 
+import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
 from humanparse.uniparser.losses import (
-    UniParserLoss, build_targets, center_cells, dice_loss, focal_center_loss, metric_loss,
+    UniParserLoss, build_targets, build_targets_from_maps, center_cells, dice_loss, focal_center_loss, metric_loss,
 )
 
 C = 6  # background + 5 parts
@@ -100,6 +102,12 @@ def test_terms_are_positive_and_weighted_for_a_wrong_prediction():
     assert torch.isclose(bad["metric"], torch.tensor(22 / 7), atol=1e-4)
     heavy = UniParserLoss(num_classes=C, grid=8, par_weight=6.0, metric_weight=2.0)(swapped, targets)
     assert torch.isclose(heavy["par"], 2 * bad["par"]) and torch.isclose(heavy["metric"], 2 * bad["metric"])
+    # Table 4(b): the instance and category auxiliary terms have their own weights (default: aux_weight)
+    half = dict(swapped, cate_sim=0.5 * out["cate_sim"])  # category maps at half strength: Dice > 0
+    base = loss(half, targets)
+    split = UniParserLoss(num_classes=C, grid=8, aux_ins_weight=0.0, aux_cate_weight=6.0)(half, targets)
+    assert base["aux_cate"] > 0.1 and base["aux_ins"] > 0.5
+    assert float(split["aux_ins"]) == 0.0 and torch.isclose(split["aux_cate"], 2 * base["aux_cate"])
 
 
 def test_absent_categories_l1_and_empty_image():
@@ -126,3 +134,74 @@ def test_focal_and_metric_helpers():
     assert focal_center_loss(good, heat) < 1e-6
     assert focal_center_loss(torch.zeros(1, 1, 4, 4), heat) > 0.05
     assert metric_loss(torch.eye(3, 4), [torch.eye(2, 4)]) == 0
+
+
+def reference_targets(maps, valid, c, grid, sigma, radius, stride=4):
+    """The targets of one image written out literally, one person and one cell at a time (numpy)."""
+    maps = np.asarray(maps)
+    _, H, W = maps.shape
+    h, w = H // stride, W // stride
+
+    def down(mask):
+        frac = mask.reshape(h, stride, w, stride).mean((1, 3))
+        out = frac >= 0.5
+        return (out if out.any() else frac > 0).astype(np.float32)
+
+    persons = [m for m in maps if ((m > 0) & (m < c)).any()]
+    heat, kernels, bary = np.zeros((grid, grid)), [], []
+    for p, m in enumerate(persons):
+        ys, xs = np.nonzero((m > 0) & (m < c))
+        cy, cx = ys.mean() + 0.5, xs.mean() + 0.5
+        bh, bw = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+        row, col = min(int(cy * grid / H), grid - 1), min(int(cx * grid / W), grid - 1)
+        hh, hw = 0.5 * sigma * bh, 0.5 * sigma * bw
+        top, bottom = int(np.floor((cy - hh) * grid / H)), int(np.floor((cy + hh) * grid / H))
+        left, right = int(np.floor((cx - hw) * grid / W)), int(np.floor((cx + hw) * grid / W))
+        top, bottom = max(top, row - radius, 0), min(bottom, row + radius, grid - 1)
+        left, right = max(left, col - radius, 0), min(right, col + radius, grid - 1)
+        for r in range(top, bottom + 1):
+            for q in range(left, right + 1):
+                heat[r, q] = 1
+                kernels.append((p, r * grid + q))
+        bary.append(row * grid + col)
+    ins = [down((m > 0) & (m < c)) for m in persons]
+    cate = [down(np.any([m == k for m in persons], 0)) if any((m == k).any() for m in persons) else np.zeros((h, w))
+            for k in range(1, c)]
+    pairs = [(p, k) for p, m in enumerate(persons) for k in range(1, c) if (m == k).any()]
+    return {"heat": heat, "kernels": kernels, "bary": bary, "ins": np.array(ins), "cate": np.array(cate),
+            "pairs": pairs, "pair_masks": np.array([down(persons[p] == k) for p, k in pairs]),
+            "valid": valid.reshape(h, stride, w, stride).mean((1, 3)) >= 0.5}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vectorised_targets_equal_the_literal_construction_with_overlapping_persons(seed):
+    rng = np.random.default_rng(seed)
+    c, H, W, grid = 7, 48, 64, 8
+    maps = np.zeros((4, H, W), np.int64)
+    for k, m in enumerate(maps[:3]):  # three persons, overlapping rectangles of random parts; the 4th has no pixel
+        y, x = 4 + 6 * k + rng.integers(0, 4), 4 + 12 * k + rng.integers(0, 4)
+        m[y:y + 24, x:x + 20] = rng.integers(1, c, (24, 20)) * (rng.random((24, 20)) < 0.9)
+    maps[0, :2] = 255  # ignore values never count as a person's pixels
+    valid = rng.random((H, W)) > 0.1
+    t = build_targets_from_maps(torch.from_numpy(maps), torch.from_numpy(valid), c, grid=grid, sigma=0.3, radius=1)
+    want = reference_targets(maps, valid, c, grid, 0.3, 1)
+    assert ((maps[0] > 0) & (maps[1] > 0) & (maps[0] < c)).any()  # the scene does overlap
+    np.testing.assert_array_equal(t.heat.numpy(), want["heat"])
+    assert list(zip(t.kernel_person.tolist(), t.kernel_cells.tolist())) == want["kernels"]
+    assert t.bary_cells.tolist() == want["bary"]
+    np.testing.assert_array_equal(t.ins_masks.numpy(), want["ins"])
+    np.testing.assert_array_equal(t.cate_masks.numpy(), want["cate"])
+    assert list(zip(t.pair_person.tolist(), (t.pair_cate + 1).tolist())) == want["pairs"]
+    np.testing.assert_array_equal(t.pair_masks.numpy(), want["pair_masks"])
+    np.testing.assert_array_equal(t.valid.numpy().astype(bool), want["valid"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_targets_built_on_the_gpu_equal_the_cpu_ones():
+    person, part = two_person_scene()
+    cpu = build_targets(person, part, C, grid=8)
+    gpu = build_targets(person.cuda(), part.cuda(), C, grid=8)
+    for name, value in vars(gpu).items():
+        assert value.is_cuda, name
+        assert torch.equal(value.cpu(), getattr(cpu, name)), name

@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from humanparse.errors import ConfigError
 from humanparse.uniparser.model import build_uniparser, coord_channels, index_fusion, sample_kernels
@@ -7,7 +8,9 @@ from humanparse.uniparser.model import build_uniparser, coord_channels, index_fu
 
 
 def test_output_shapes_and_unit_norm(tiny_model):
-    out = tiny_model(torch.randn(2, 3, 64, 96))
+    torch.manual_seed(1)
+    images = torch.randn(2, 3, 64, 96)
+    out = tiny_model(images)
     assert out["center_logits"].shape == (2, 1, 8, 8)
     assert out["ins_feats"].shape == (2, 16, 16, 24)
     assert out["cate_feats"].shape == (2, 16, 16, 24)
@@ -16,9 +19,47 @@ def test_output_shapes_and_unit_norm(tiny_model):
     for key in ("ins_feats", "cate_feats"):
         assert torch.allclose(out[key].norm(dim=1), torch.ones(2, 16, 24), atol=1e-4)
     assert torch.allclose(out["cate_kernels"].norm(dim=1), torch.ones(5), atol=1e-5)
-    assert out["cate_sim"].abs().max() <= 1.0 + 1e-5  # cosines
+    # Q_cate = cosine of the RAW CFSB features with the RAW category kernels (computed independently)
+    with torch.no_grad():
+        raw = tiny_model.cfsb(tiny_model.neck_features(images))
+    want = F.cosine_similarity(raw[:, None], tiny_model.cate_kernels[None, :, :, None, None], dim=2)
+    assert torch.allclose(out["cate_sim"].detach(), want, atol=1e-5)
     # the heatmap starts near the 0.01 prior
     assert 0.005 < float(out["center_logits"].detach().sigmoid().mean()) < 0.02
+
+
+def test_paper_options_frozen_stem_norm_eval_dcn_and_gn_on_every_feature_conv(tiny_cfg):
+    from humanparse.uniparser.model import ModulatedDeformConv
+
+    torch.manual_seed(0)
+    plain = build_uniparser(tiny_cfg)
+    torch.manual_seed(0)
+    paper = build_uniparser({**tiny_cfg, "norm_last": True,
+                             "backbone": {"name": "test_resnet", "frozen_stride": 4, "norm_eval": True, "dcn": True}})
+    # GroupNorm after every IFSB / CFSB conv (5 convs, 5 GroupNorms each); the CL still ends in a logit conv
+    for tower in (paper.ifsb, paper.cfsb):
+        convs = [m for m in tower if isinstance(m, torch.nn.Conv2d)]
+        norms = [m for m in tower if isinstance(m, torch.nn.GroupNorm)]
+        assert len(convs) == len(norms) == 5
+    assert sum(isinstance(m, torch.nn.GroupNorm) for m in plain.ifsb) == 4
+    # deformable convs in res3-res5 only, starting as the plain conv (zero offsets, mask 0.5)
+    dcn = [n for n, m in paper.backbone.named_modules() if isinstance(m, ModulatedDeformConv)]
+    assert dcn and all(".layer1." not in f".{n}" for n in dcn)
+    block = paper.backbone.get_submodule(dcn[0].rsplit(".", 1)[0])
+    x = torch.randn(1, block.conv2.weight.shape[1], 8, 8)
+    plain_conv = F.conv2d(x, block.conv2.weight, block.conv2.bias, stride=block.conv2.stride, padding=block.conv2.padding)
+    assert torch.allclose(block.conv2(x), 0.5 * plain_conv, atol=1e-5)
+    # frozen stem + res2: no gradient; norm_eval: BatchNorm statistics do not move in train mode
+    paper.train()
+    frozen = [n for n, p in paper.backbone.named_parameters() if not p.requires_grad]
+    assert frozen and all(n.startswith(("model.conv1", "model.bn1", "model.layer1")) for n in frozen)
+    bn = next(m for n, m in paper.backbone.named_modules() if "layer3" in n and isinstance(m, torch.nn.BatchNorm2d))
+    before = bn.running_mean.clone()
+    out = paper(torch.randn(2, 3, 64, 64))
+    assert torch.equal(bn.running_mean, before) and not bn.training
+    (out["ins_feats"].sum() + out["cate_sim"].sum() + out["center_logits"].sum()).backward()
+    assert all(p.grad is None for p in paper.backbone.parameters() if not p.requires_grad)
+    assert block.conv2.offset_mask.weight.grad is not None  # the offsets learn
 
 
 def test_backward_reaches_every_parameter(tiny_model):

@@ -106,8 +106,35 @@ def test_recipe_builds_everything_and_evaluates(tmp_path):
     assert {k for k in terms} == {"center", "aux_ins", "aux_cate", "aux_neg", "par", "metric"}
     results = recipe.evaluate(model)
     assert results["composed/num_gt_persons"] >= 2 and results["real/num_gt_persons"] == 2
-    for key in ("composed/APp50", "composed/APpvol", "real/APp50"):
-        assert 0.0 <= results[key] <= 1.0
+    # the evaluation wiring: predictions equal to the ground truth score 1, no prediction scores 0
+    scenes = recipe.held_out_scenes()
+    truth = {s.image.tobytes(): s for s in
+             (scenes.composer.compose(scenes.scene_index(i)) for i in range(len(scenes)))}
+    real = recipe._real("real_val", train=False, mapped=False)
+    real_truth = {im.tobytes(): persons for im, _, persons in (real.load(i) for i in range(len(real)))}
+
+    def oracle(model, images, long_side):
+        out = []
+        for im in images:
+            if im.tobytes() in truth:
+                parts, ids = truth[im.tobytes()].parts, truth[im.tobytes()].person_ids
+                parts = np.where(parts == 255, 0, parts).astype(np.uint8)
+            else:
+                ids = real_truth[im.tobytes()]
+                parts = (ids > 0).astype(np.uint8)
+            persons = [{"id": int(i), "score": 0.5} for i in np.unique(ids) if i > 0]
+            out.append({"parts": parts, "person_ids": ids, "persons": persons})
+        return out
+
+    recipe._predict_all = oracle
+    perfect = recipe.evaluate(model)
+    for key in ("composed/APp50", "composed/APpvol", "composed/PCP50", "composed_persons/APp50", "real/APp50"):
+        assert perfect[key] == pytest.approx(1.0), key
+    recipe._predict_all = lambda model, images, long_side: [
+        {"parts": np.zeros(im.shape[:2], np.uint8), "person_ids": np.zeros(im.shape[:2], np.int32), "persons": []}
+        for im in images]
+    empty = recipe.evaluate(model)
+    assert empty["composed/APp50"] == 0.0 and empty["real/APp50"] == 0.0 and empty["composed/num_predictions"] == 0
 
 
 @pytest.mark.parametrize("section,key,hint", [("model", "fpn_dimm", "fpn_dim"), ("loss", "par_wieght", "par_weight"),
@@ -125,3 +152,35 @@ def test_num_classes_must_match_the_label_space(tmp_path):
     cfg["model"]["num_classes"] = 7
     with pytest.raises(ConfigError, match="lip"):
         UniParserRecipe(cfg, root=tmp_path)
+
+
+PAPER_CONFIGS = {  # config -> (training images, epochs, epochs after which lr x0.1)
+    "uniparser_r50.yaml": (28280, 12, (8, 11)), "uniparser_r50_3x.yaml": (28280, 36, (27, 33)),
+    "uniparser_r50_mhpv2.yaml": (15403, 12, (8, 11)), "uniparser_r50_mhpv2_3x.yaml": (15403, 36, (27, 33)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_CONFIGS))
+def test_paper_configs_build_with_the_official_schedule(name):
+    """The paper configs build (on the meta device: no weights, no data) with the paper's network
+    options, and their steps / lr drops are the official mmdet epochs at batch 8 (last batch dropped)."""
+    from pathlib import Path
+
+    from humanparse.config import load_config
+    from humanparse.uniparser.model import ModulatedDeformConv
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / name)
+    cfg["model"]["backbone"]["pretrained"] = None  # never download in a test
+    recipe = UniParserRecipe(cfg, root=".")
+    with torch.device("meta"):
+        model = recipe.build_model()
+        recipe.build_method(model)
+    assert any(isinstance(m, ModulatedDeformConv) for m in model.modules()) and model.norm_eval
+    assert sum(isinstance(m, torch.nn.GroupNorm) for m in model.ifsb) == 5
+    assert not any(p.requires_grad for p in model.backbone.model.layer1.parameters())
+    images, epochs, drops = PAPER_CONFIGS[name]
+    per_epoch = images // cfg["train"]["batch_size"]
+    assert cfg["train"]["steps"] == epochs * per_epoch
+    assert cfg["train"]["schedule"] == {"type": "step", "milestones": [d * per_epoch for d in drops], "gamma": 0.1}
+    assert cfg["data"]["real_short_sides"] == [640, 672, 704, 736, 768, 800] and cfg["data"]["real_max_long_side"] == 1333
+    assert cfg["data"]["real_train"] and cfg["data"]["real_val"] and not cfg["data"].get("sources")

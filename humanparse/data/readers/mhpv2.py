@@ -11,7 +11,9 @@ identical channels, of which the first is used.
 A record's ``label_parts`` lists the person files in KK order and ``label`` is the first of them;
 ``humanparse.data.io.load_label`` merges them on read into one part map and one person map
 (person id = KK). Overlap rule: where persons overlap, the pixel keeps the FIRST person (lowest KK)
-whose map is non-zero there.
+whose map is non-zero there. That merge is for semantic parsing only: multi-person training and
+scoring read the files apart (``humanparse.data.io.read_person_maps``), so overlapping persons keep
+their whole ground truth.
 """
 
 from __future__ import annotations

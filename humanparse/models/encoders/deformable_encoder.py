@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from humanparse.errors import ConfigError
-from humanparse.models.encoders.ms_deform_attn import MSDeformAttn
+from humanparse.models.encoders.ms_deform_attn import DEFAULT_IMPL, MSDeformAttn
 
 __all__ = ["DeformableEncoder", "DeformableEncoderLayer", "sine_position_encoding"]
 
@@ -57,7 +57,7 @@ class DeformableEncoderLayer(nn.Module):
     """Post-norm: x = LN(x + attn(x + pos)); x = LN(x + FFN(x))."""
 
     def __init__(self, dim: int, *, num_levels: int, num_heads: int, num_points: int, ffn_dim: int, dropout: float,
-                 attn_impl: str = "pytorch"):
+                 attn_impl: str = DEFAULT_IMPL):
         super().__init__()
         self.self_attn = MSDeformAttn(dim, n_levels=num_levels, n_heads=num_heads, n_points=num_points, impl=attn_impl)
         self.norm1 = nn.LayerNorm(dim)
@@ -77,7 +77,8 @@ class DeformableEncoder(nn.Module):
 
     ``in_channels`` are the backbone widths of those three maps (any number of levels works; the order of
     the inputs is the order of the outputs). ``attn_impl`` chooses the deformable-attention op
-    (``pytorch``, ``compiled`` or ``embedding_bag``, see ``ms_deform_attn``); it changes speed, not the weights.
+    (``gather``, the default, ``pytorch``, ``compiled`` or ``embedding_bag``, see ``ms_deform_attn``); it changes
+    speed, not the weights.
     """
 
     def __init__(
@@ -90,7 +91,7 @@ class DeformableEncoder(nn.Module):
         num_points: int = 4,
         ffn_dim: int = 1024,
         dropout: float = 0.0,
-        attn_impl: str = "pytorch",
+        attn_impl: str = DEFAULT_IMPL,
     ):
         super().__init__()
         if dim % num_heads != 0 or dim % 4 != 0:

@@ -1,0 +1,93 @@
+"""Images/s of the real training loop (data loading, forward, backward, optimiser), old settings against new,
+in one process on one machine. The rows add one change at a time to the starter recipe's loop:
+
+  old loop:        NCHW, whole backbone trained, data decoded/augmented in the main process
+  + channels-last: train.channels_last (default auto = on)
+  + frozen stem:   model.backbone.frozen_stride 4 (stem and stride-4 stage frozen, as detectron2's freeze_at)
+  + data workers:  train.num_workers 1 (decoding and augmentation overlap the step)
+
+    python benchmarks/bench_train_loop.py --config configs/starter/universal_lite0.yaml --steps 12
+
+Timing: the trainer's own clock between the end of step --warmup and the last step (metrics.jsonl), so model
+building and the first steps are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from humanparse.config import load_config
+from humanparse.engine.trainer import train
+
+VARIANTS = [
+    ("old loop", {"train.channels_last": False, "model.backbone.frozen_stride": None, "train.num_workers": 0}),
+    ("+ channels-last", {"train.channels_last": True, "model.backbone.frozen_stride": None, "train.num_workers": 0}),
+    ("+ frozen stem (stride 4)", {"train.channels_last": True, "model.backbone.frozen_stride": 4, "train.num_workers": 0}),
+    ("+ 1 data worker (new default loop)", {"train.channels_last": True, "model.backbone.frozen_stride": 4,
+                                            "train.num_workers": 1}),
+]
+
+
+def _set(cfg: dict, dotted: str, value) -> None:
+    keys = dotted.split(".")
+    node = cfg
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = value
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default="configs/starter/universal_lite0.yaml")
+    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    base = load_config(args.config)
+    batch = int(base["train"]["batch_size"])
+    print(f"# {time.strftime('%Y-%m-%d')}, CPU {_cpu_name()} ({torch.backends.cpu.get_cpu_capability()}), "
+          f"{args.threads} threads, torch {torch.__version__}, config {args.config}, batch {batch}, "
+          f"crop {base['data']['transforms'].get('crop_size')}, steps {args.warmup + 1}-{args.steps}")
+    print("| loop | s / step | images / s | vs old |")
+    print("|---|---|---|---|")
+    first = None
+    for name, changes in VARIANTS:
+        cfg = copy.deepcopy(base)
+        for k, v in changes.items():
+            _set(cfg, k, v)
+        _set(cfg, "train.steps", args.steps)
+        _set(cfg, "train.log_every", 1)
+        _set(cfg, "train.eval_every", 0)
+        _set(cfg, "train.checkpoint_every", 0)
+        _set(cfg, "train.tensorboard", False)
+        _set(cfg, "train.eval_max_images", 1)  # the final evaluation is not what is timed
+        with tempfile.TemporaryDirectory() as tmp:
+            train(cfg, output_dir=tmp, stop_after=args.steps, progress=False)
+            rows = [json.loads(line) for line in (Path(tmp) / "metrics.jsonl").read_text().splitlines()]
+        times = {r["step"]: r["time"] for r in rows if "time" in r and "loss" in r}
+        per_step = (times[args.steps] - times[args.warmup]) / (args.steps - args.warmup)
+        first = first or per_step
+        print(f"| {name} | {per_step:.2f} | {batch / per_step:.2f} | {first / per_step:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Model folders (config.json + model.safetensors), the bundled starter model, Hub repo ids."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from humanparse.api import Parser
+from humanparse.errors import CheckpointError
+from humanparse.pretrained import resolve_pretrained, save_pretrained, starter_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from _tiny import TINY_MODEL
+
+    from humanparse.engine.checkpoint import save_inference_checkpoint
+    from humanparse.labels import get_label_space
+    from humanparse.models import build_network
+
+    torch.manual_seed(0)
+    net = build_network(TINY_MODEL, {"lip": 20, "pascal": 7}).eval()
+    path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
+    save_inference_checkpoint(path, net, recipe="semantic", model_config=net.config,
+                              label_spaces={d: get_label_space(d).to_dict() for d in ("lip", "pascal")},
+                              extra={"inference": {"long_side": 128}})
+    return path
+
+
+def _image(seed=0):
+    return np.random.default_rng(seed).integers(0, 255, (150, 100, 3), dtype=np.uint8)
+
+
+def test_model_folder_round_trip(tiny_checkpoint, tmp_path):
+    folder = tmp_path / "my-model"
+    save_pretrained(tiny_checkpoint, folder, card={"trained_by": "test"})
+    assert sorted(p.name for p in folder.iterdir()) == ["SHA256SUMS", "config.json", "model.safetensors"]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["label_spaces"]["lip"]["names"][0] == "Background" or len(config["label_spaces"]["lip"]["names"]) == 20
+    assert config["extra"]["inference"]["long_side"] == 128 and config["dtype"] == "float16"
+    ref = Parser.from_checkpoint(tiny_checkpoint)
+    got = Parser.from_pretrained(folder)
+    assert got.long_side == ref.long_side == 128  # the stored inference size is the default
+    a, b = ref.predict_proba([_image()], "lip")[0], got.predict_proba([_image()], "lip")[0]
+    assert (a.argmax(0) == b.argmax(0)).float().mean() > 0.99  # fp16 weights: labels as fp32's
+    assert (folder / "model.safetensors").stat().st_size < 0.6 * tiny_checkpoint.stat().st_size
+
+
+def test_damaged_model_folder_is_refused(tiny_checkpoint, tmp_path):
+    folder = tmp_path / "m"
+    save_pretrained(tiny_checkpoint, folder)
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    data[-10] ^= 0xFF
+    (folder / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="SHA-256") as err:
+        resolve_pretrained(folder)
+    assert "model.safetensors" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_hub_repo_id_goes_through_huggingface_hub(tiny_checkpoint, tmp_path, monkeypatch):
+    """A repo id that is not a local path is downloaded with hf_hub_download (here served from a local folder)."""
+    import huggingface_hub
+
+    hub = tmp_path / "hub" / "someone" / "parser"
+    save_pretrained(tiny_checkpoint, hub)
+    calls = []
+
+    def fake_download(repo_id, filename, revision=None, **_):
+        calls.append((repo_id, filename, revision))
+        return str(tmp_path / "hub" / repo_id / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.chdir(tmp_path)
+    parser = Parser.from_pretrained("someone/parser", revision="v1")
+    assert ("someone/parser", "model.safetensors", "v1") in calls
+    assert parser.domains == ["lip", "pascal"]
+
+
+def test_unreachable_hub_gives_one_line(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    def offline(*_, **__):
+        raise OSError("We couldn't connect to the Hub\nmore lines")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError) as err:
+        resolve_pretrained("nobody/nothing")
+    assert "nobody/nothing" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_missing_local_path_is_not_mistaken_for_a_repo(tmp_path):
+    with pytest.raises(CheckpointError, match="no such model folder"):
+        resolve_pretrained(str(tmp_path / "a" / "b" / "c"))
+
+
+starter_missing = not (starter_dir() / "model.safetensors").is_file()
+
+
+@pytest.mark.skipif(starter_missing, reason="the starter model is not bundled in this checkout")
+def test_starter_model_is_verified_small_and_parses_a_person():
+    weights = resolve_pretrained()
+    assert weights.stat().st_size < 20 * 2**20
+    parser = Parser.from_pretrained()
+    assert set(parser.domains) >= {"ccp", "lip", "cihp", "pascal"}
+    # a held-out LIP photo (hash split 'val'): most of the labelled person is predicted as person
+    from humanparse.data.io import read_image
+    from humanparse.data.readers import read_dataset
+    from humanparse.data.sample_data import sample_data_root
+
+    records = read_dataset("folder", Path(sample_data_root()) / "lip", "val", domain="lip")
+    from PIL import Image
+
+    rec = records[0]
+    truth = np.asarray(Image.open(rec.label))
+    pred = parser(read_image(rec.image), domain="lip")
+    person = (truth > 0) & (truth < 255)
+    assert ((pred > 0) == person).mean() > 0.85
+
+
+@pytest.mark.skipif(starter_missing, reason="the starter model is not bundled in this checkout")
+def test_starter_labels_do_not_depend_on_the_stored_resolution():
+    """Scale consistency: a 3x up-scaled copy of a photo parses (nearly) as the original."""
+    import cv2
+
+    from humanparse.data.io import read_image
+    from humanparse.data.sample_data import sample_data_root
+
+    image = read_image(sorted((Path(sample_data_root()) / "lip" / "images").iterdir())[0])
+    big = cv2.resize(image, (image.shape[1] * 3, image.shape[0] * 3), interpolation=cv2.INTER_CUBIC)
+    parser = Parser.from_pretrained()
+    small_label = parser(image, domain="lip")
+    big_label = parser(big, domain="lip")
+    back = cv2.resize(big_label, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+    assert (back == small_label).mean() > 0.95
