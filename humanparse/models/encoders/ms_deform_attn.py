@@ -167,7 +167,14 @@ class MSDeformAttn(nn.Module):
             [torch.stack([offsets[:, :, :, lvl, :, 0] / w, offsets[:, :, :, lvl, :, 1] / h], -1)
              for lvl, (h, w) in enumerate(spatial_shapes)], 3)
         locations = reference_points.float()[:, :, None, :, None, :] + scaled
-        if self.impl == "compiled":
+        exporting = torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
+        needs_grad = torch.is_grad_enabled() and (v.requires_grad or locations.requires_grad)
+        if (exporting or needs_grad) and self.impl in ("gather", "embedding_bag"):
+            # exports: their index arithmetic is done on Python ints of one input size, which a traced graph
+            # would bake in; training: embedding_bag's backward accumulates in a thread-dependent order, which
+            # breaks bit-exact resume. grid_sample gives the same values (tested in float64) in both cases.
+            op = ms_deform_attn
+        elif self.impl == "compiled":
             op = compiled_ms_deform_attn()
         elif self.impl == "embedding_bag":
             op = ms_deform_attn_bag
