@@ -227,14 +227,14 @@ def test_parse_same_stem_different_extension_keeps_both_results(run, tmp_path, c
     Image.fromarray(a).save(folder / "a.png")
     Image.fromarray(b).save(folder / "a.bmp")
     out = tmp_path / "parsed"
-    code, _, err = _cli(capsys, "parse", run["model"], folder, "--out", out)
+    code, _, err = _cli(capsys, "parse", run["model"], folder, "--out", out, "--domain", "lip")
     assert code == 0
     files = sorted(p.name for p in out.iterdir())
     assert files == ["in_a_bmp.png", "in_a_png.png"]
     assert "wrote 2 files" in err
     parser = Parser.from_checkpoint(run["model"])
-    assert np.array_equal(np.asarray(Image.open(out / "in_a_png.png")), parser(a))
-    assert np.array_equal(np.asarray(Image.open(out / "in_a_bmp.png")), parser(b))
+    assert np.array_equal(np.asarray(Image.open(out / "in_a_png.png")), parser(a, domain="lip"))
+    assert np.array_equal(np.asarray(Image.open(out / "in_a_bmp.png")), parser(b, domain="lip"))
 
 
 def test_output_stems_are_unique_and_stable():
@@ -262,7 +262,7 @@ def test_parse_unreadable_and_unusual_images(run, tmp_path, capsys):
     Image.fromarray(rgb).save(folder / "rotated.jpg", exif=exif)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
     out = tmp_path / "parsed"
-    code, _, err = _cli(capsys, "parse", run["model"], folder, "--out", out)
+    code, _, err = _cli(capsys, "parse", run["model"], folder, "--out", out, "--domain", "lip")
     assert code == 1
     assert "Traceback" not in err and str(folder / "broken.jpg") in err
     sizes = {p.stem: Image.open(p).size for p in out.glob("*.png")}

@@ -61,7 +61,8 @@ def load_training_checkpoint(path: str | Path, map_location="cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt or foreign file: say which
-        raise CheckpointError(f"{path}: not a readable humanparse training checkpoint ({type(exc).__name__}: {exc})") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(f"{path}: not a readable humanparse training checkpoint ({type(exc).__name__}: {first})") from None
     if not isinstance(state, dict) or "model" not in state or "model_config" not in state:
         raise CheckpointError(f"{path}: not a humanparse training checkpoint (missing 'model'/'model_config')")
     return state

@@ -153,8 +153,8 @@ def test_paper_backbones_stride_and_aspp_geometry(config, size, stride):
     cfg = load_config(f"configs/{config}.yaml")
     with torch.device("meta"):  # shapes only, no weights allocated or computed
         net = build_htcorrm(cfg["model"], num_classes=20, domain="lip")
-        levels = net.backbone(torch.zeros(1, 3, size, size))
-        feats = net(torch.zeros(1, 3, size, size))["features"]
+        levels = net.backbone(torch.zeros(2, 3, size, size))
+        feats = net(torch.zeros(2, 3, size, size))["features"]
     deep = levels[3]
     assert deep.shape[-1] == size // stride, deep.shape  # measured, not read from feature_info
     assert all(f.shape[-2:] == (size // 4, size // 4) for f in feats.values())
@@ -199,7 +199,7 @@ def test_shipped_configs_build(name, main, aux, size):
     assert cfg["recipe"] == "htcorrm" and cfg["data"]["crop_size"] == size
     with torch.device("meta"):  # architecture only: no weights allocated
         net = build_htcorrm(cfg["model"], num_classes=20, domain="lip")
-        out = net(torch.zeros(1, 3, size, size))
+        out = net(torch.zeros(2, 3, size, size))
     assert net.main_task == main and net.aux_tasks == aux
     assert type(net.fusion) is HeterogeneousNonLocal and net.fusion.num_inputs == 3
     assert all(f.shape[-2:] == (size // 4, size // 4) for f in out["features"].values())  # the paper's 96 / 64 grids
