@@ -14,10 +14,10 @@ any checkpoint; ``resolve_pretrained`` finds the checkpoint file for
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from .engine.checkpoint import sha256_file
 from .errors import CheckpointError, ConfigError
 
 __all__ = ["STARTER", "resolve_pretrained", "save_pretrained", "sha256_file", "starter_dir"]
@@ -32,12 +32,6 @@ def starter_dir() -> Path:
     return Path(__file__).resolve().parent / "weights" / STARTER
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_sums(folder: Path) -> None:

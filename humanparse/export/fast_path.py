@@ -14,7 +14,6 @@ Every path is held to the same bar by a test: its labels agree with the fp32 PyT
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from ..engine.checkpoint import sha256_file
 from ..errors import ConfigError, unknown_key_message
 
 __all__ = ["BACKENDS", "PRECISIONS", "InferencePath", "apply_path", "autocast_context", "choose_torch_path",
@@ -120,12 +120,7 @@ def announce(path: InferencePath) -> None:
         print(f"humanparse: inference path: {text}", file=sys.stderr)
 
 
-def checkpoint_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+checkpoint_sha256 = sha256_file  # the ONNX cache is keyed by the checkpoint's digest
 
 
 def onnx_cache_paths(checkpoint: str | Path, domain: str) -> tuple[Path, Path]:
