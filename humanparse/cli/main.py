@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from ..errors import HumanparseError
@@ -45,9 +46,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"humanparse {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"humanparse {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)  # RunInterrupted: a run saved its last step
+        saved = "; the last complete step is checkpointed (--resume continues)" if hasattr(exc, "signum") else ""
+        print(f"humanparse {args.command}: interrupted by {signal.Signals(signum).name}{saved}", file=sys.stderr)
+        return 128 + int(signum)
     return int(code or 0)
 
 

@@ -167,18 +167,25 @@ def upsample_rows(crop: torch.Tensor, size: tuple[int, int], rows: tuple[int, in
 
 def labels_from_views(crops: Sequence[torch.Tensor], size: tuple[int, int], band_bytes: int = 1 << 26) -> np.ndarray:
     """Arg-max of the view-averaged probabilities at ``size``, computed in bands of rows so that no
-    full-size [C, H, W] array exists (a band holds about ``band_bytes`` of float32 probabilities)."""
+    full-size [C, H, W] array exists (a band holds about ``band_bytes`` of float32 probabilities).
+    One view: the arg-max of its logits (softmax is monotonic, so the same labels without the exp).
+    Channels-last crops make the up-sampled band channels-last, where the arg-max over classes reads
+    contiguous memory (2-4x faster than over the outer dimension)."""
     h, w = size
     c = crops[0].shape[1]
+    crops = [crop.contiguous(memory_format=torch.channels_last) for crop in crops]
     step = max(1, band_bytes // (4 * c * w))
     out = np.empty((h, w), dtype=np.uint8)
     for r0 in range(0, h, step):
         r1 = min(h, r0 + step)
-        total = None
-        for crop in crops:
-            probs = upsample_rows(crop, size, (r0, r1)).softmax(0)
-            total = probs if total is None else total + probs
-        out[r0:r1] = (total / len(crops)).argmax(0).to(torch.uint8).cpu().numpy()
+        if len(crops) == 1:
+            score = upsample_rows(crops[0], size, (r0, r1))
+        else:
+            score = None
+            for crop in crops:
+                probs = upsample_rows(crop, size, (r0, r1)).softmax(0)
+                score = probs if score is None else score + probs
+        out[r0:r1] = score.argmax(0).to(torch.uint8).cpu().numpy()
     return out
 
 

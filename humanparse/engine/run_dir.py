@@ -2,7 +2,7 @@
 
 - ``prepare_output_dir``: writable, and an earlier run is replaced only on request (``overwrite``);
 - ``truncate_log``: after a resume, ``metrics.jsonl`` keeps the rows up to the checkpoint's step only;
-- ``SigintLatch``: Ctrl-C ends the run after a complete step, so its checkpoint is consistent
+- ``StopSignalLatch``: Ctrl-C or SIGTERM ends the run after a complete step, so its checkpoint is consistent
   (BatchNorm statistics and ``num_batches_tracked`` included).
 """
 
@@ -74,30 +74,48 @@ def truncate_log(path: Path, last_step: int) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text("".join(keep)))
 
 
-class SigintLatch:
-    """While active, Ctrl-C (SIGINT) only sets ``requested``: the loop finishes its step, checkpoints a
-    consistent state and stops. A second Ctrl-C raises KeyboardInterrupt at once (no checkpoint then)."""
+class RunInterrupted(KeyboardInterrupt):
+    """A run stopped by a signal after its last complete step was checkpointed. ``signum`` says which:
+    SIGINT (Ctrl-C) or SIGTERM (``kill``, a scheduler's pre-emption, ``docker stop``)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopSignalLatch:
+    """While active, Ctrl-C (SIGINT) and SIGTERM only set ``requested``: the loop finishes its step,
+    checkpoints a consistent state and stops. A second signal raises KeyboardInterrupt at once (no
+    checkpoint then, the previous one stays)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self.previous = None
+        self.signum: int | None = None
+        self.previous: dict = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
-        print("interrupted: finishing the current step, then saving a checkpoint (Ctrl-C again to stop at once)",
+        self.requested, self.signum = True, signum
+        name = "interrupted" if signum == signal.SIGINT else f"{signal.Signals(signum).name} received"
+        print(f"{name}: finishing the current step, then saving a checkpoint (signal again to stop at once)",
               file=sys.stderr, flush=True)
 
+    def interrupted(self) -> RunInterrupted:
+        return RunInterrupted(self.signum if self.signum is not None else signal.SIGINT)
+
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
         return False
 
 
-__all__ = ["RUN_FILES", "ensure_writable_dir", "prepare_output_dir", "truncate_log", "SigintLatch"]
+__all__ = ["RUN_FILES", "ensure_writable_dir", "prepare_output_dir", "truncate_log", "StopSignalLatch", "RunInterrupted"]

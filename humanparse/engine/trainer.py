@@ -28,7 +28,7 @@ import torch
 from ..errors import ConfigError, HumanparseError, check_keys
 from .loading import resolve_device
 from .checkpoint import load_training_checkpoint, save_inference_checkpoint, save_training_checkpoint
-from .run_dir import SigintLatch, prepare_output_dir, truncate_log
+from .run_dir import StopSignalLatch, prepare_output_dir, truncate_log
 from .distributed import DistInfo, average_buffers, average_gradients, barrier, broadcast_parameters, init_distributed
 from .recipes import build_recipe
 from .schedule import build_optimizer, build_scheduler
@@ -80,7 +80,15 @@ def _channels_last(value) -> bool:
     raise ConfigError(f"train.channels_last must be auto, true or false (got {value!r})")
 
 
+def cpu_has_native_bf16() -> bool:
+    """True where the CPU computes bf16 in hardware (AVX512-BF16 or AMX); elsewhere oneDNN emulates it."""
+    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private helpers, present since torch 2.3
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
 def _autocast(amp: str, device: torch.device):
+    # auto: bf16 on CUDA GPUs that have it. On CPUs fp32, even with AMX: for the project's networks (depthwise
+    # backbones, deformable attention) bf16 autocast measured no faster (docs/benchmarks.md, "Training loop").
     if amp == "auto":
         amp = "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "off"
     if amp == "off":
@@ -227,7 +235,7 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
     model.train()
     method.train()
     t0 = time.time()
-    latch = SigintLatch()
+    latch = StopSignalLatch()
     try:
         latch.__enter__()
         while step < steps:
@@ -281,9 +289,9 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
                     save(step)
                 if eval_every and step % eval_every == 0 and step < steps:
                     eval_results = _evaluate(recipe, model, method, tcfg, info, logger, step)
-                if latch.requested:  # Ctrl-C: the step is complete, so the checkpoint is consistent
+                if latch.requested:  # Ctrl-C / SIGTERM: the step is complete, so the checkpoint is consistent
                     save(step)
-                    raise KeyboardInterrupt
+                    raise latch.interrupted()
                 if step >= steps or (stop_after is not None and step >= stop_after):
                     break
             else:
@@ -295,7 +303,7 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
             if stop_after is not None and step >= stop_after and step < steps:
                 save(step)
                 return {"losses": losses, "eval": eval_results, "output_dir": str(out), "stopped_at": step}
-    except KeyboardInterrupt:  # saved above after a complete step; a second Ctrl-C keeps the last checkpoint
+    except KeyboardInterrupt:  # saved above after a complete step; a second signal keeps the last checkpoint
         logger.close()
         raise
     finally:

@@ -43,7 +43,7 @@ __all__ = ["SSTDedicated", "FrozenSource", "init_from_step1", "CONFIG_KEYS"]
 
 CONFIG_KEYS = (
     "source_checkpoint", "target_domain", "source_domains", "seg_weight", "aux_weight", "scr_weight",
-    "use_aux", "use_intra_prior", "use_scr_dataset", "use_scr_img", "static_prior", "scr_img_categories",
+    "lovasz_weight", "use_aux", "use_intra_prior", "use_scr_dataset", "use_scr_img", "static_prior", "scr_img_categories",
     "ignore_index",
 )
 _CHECKPOINT_KEYS = ("model_config", "model", "method_name", "method_config", "method", "label_spaces")
@@ -158,7 +158,8 @@ class SSTDedicated(TrainingMethod):
         feature_dim: D of the model (must equal the source network's).
         target_adjacency: M_intra of the target domain, or None (no prior).
         static_priors: {source domain: M_static [Z_t, Z_s]} (needed when ``use_scr_dataset``).
-        seg_weight, aux_weight, scr_weight, use_*, scr_img_categories, ignore_index: as for ``SSTUniversal``.
+        seg_weight, aux_weight, scr_weight, lovasz_weight, use_*, scr_img_categories, ignore_index: as for
+            ``SSTUniversal``.
     """
 
     def __init__(
@@ -173,6 +174,7 @@ class SSTDedicated(TrainingMethod):
         seg_weight: float = 10.0,
         aux_weight: float = 1.0,
         scr_weight: float = 5.0,
+        lovasz_weight: float = 0.0,
         use_aux: bool = True,
         use_intra_prior: bool = True,
         use_scr_dataset: bool = True,
@@ -194,6 +196,7 @@ class SSTDedicated(TrainingMethod):
         self.target_domain = target_domain
         self.source_domains = source.domains
         self.seg_weight, self.aux_weight, self.scr_weight = float(seg_weight), float(aux_weight), float(scr_weight)
+        self.lovasz_weight = float(lovasz_weight)
         self.use_aux, self.use_intra_prior = use_aux, use_intra_prior
         self.use_scr_dataset, self.use_scr_img = use_scr_dataset, use_scr_img
         self.ignore_index = ignore_index
@@ -329,7 +332,8 @@ class SSTDedicated(TrainingMethod):
             raise ConfigError(f"sst_dedicated trains on {target!r} only, but the batch has {others}")
         images, labels = batch["image"], batch["label"]
         outputs = model(images, domains=[target])
-        seg = per_domain_cross_entropy(outputs["logits"], labels, domains, ignore_index=self.ignore_index)
+        seg = per_domain_cross_entropy(outputs["logits"], labels, domains, ignore_index=self.ignore_index,
+                                       lovasz_weight=self.lovasz_weight)
         terms = {f"seg/{target}": self.seg_weight * seg[target]}
 
         encoding = None

@@ -34,7 +34,7 @@ __all__ = ["SSTUniversal", "DomainEncoding", "encode_domain", "image_level_scr",
 SCALE_KEYS = ("H1", "H2", "H3")
 STATIC_PRIORS = ("embedding", "graphonomy")
 _BOOL_KEYS = ("use_aux", "use_intra_prior", "use_scr_dataset", "use_scr_img")
-_WEIGHT_KEYS = ("seg_weight", "aux_weight", "scr_weight")
+_WEIGHT_KEYS = ("seg_weight", "aux_weight", "scr_weight", "lovasz_weight")
 CONFIG_KEYS = (*_WEIGHT_KEYS, *_BOOL_KEYS, "pairing", "static_prior", "scr_img_categories", "ignore_index")
 
 
@@ -190,6 +190,8 @@ class SSTUniversal(TrainingMethod):
             ``use_aux`` or ``use_scr_img``: alone it trains nothing the network uses; ConfigError).
         scr_img_categories: ``"all"`` (Eq. 11 as written: 1/Z over every category) or ``"present"``
             (over the categories present in the image); see ``scr.scr_image``.
+        lovasz_weight: adds this times the Lovasz-Softmax loss to each L_seg (0 = cross-entropy alone, the paper;
+            not in the paper: SCHP's addition, which lifts rare classes when training is short).
         ignore_index: label value excluded from the losses and the category masks.
     """
 
@@ -209,9 +211,11 @@ class SSTUniversal(TrainingMethod):
         use_scr_dataset: bool = True,
         use_scr_img: bool = True,
         scr_img_categories: str = "all",
+        lovasz_weight: float = 0.0,
         ignore_index: int = 255,
     ):
         super().__init__()
+        self.lovasz_weight = float(lovasz_weight)
         for domain in num_classes:
             check_domain_name(domain)
         check_trains_something("sst method", use_aux=use_aux, use_scr_dataset=use_scr_dataset, use_scr_img=use_scr_img)
@@ -285,7 +289,8 @@ class SSTUniversal(TrainingMethod):
             )
         labels = batch["label"]
         outputs = model(batch["image"], domains=sorted(present))
-        seg = per_domain_cross_entropy(outputs["logits"], labels, domains, ignore_index=self.ignore_index)
+        seg = per_domain_cross_entropy(outputs["logits"], labels, domains, ignore_index=self.ignore_index,
+                                       lovasz_weight=self.lovasz_weight)
         terms = {f"seg/{d}": self.seg_weight * loss for d, loss in seg.items()}
 
         encodings: dict[str, DomainEncoding] = {}
