@@ -68,6 +68,7 @@ def build_parser(config: str, torch, path=None):
     from humanparse.models import build_network
 
     cfg = load_config(config)
+    cfg["model"].setdefault("backbone", {})["pretrained"] = False  # random weights: speed does not depend on them
     domains = {d: get_label_space((v or {}).get("label_space", d)) for d, v in cfg["domains"].items()}
     torch.manual_seed(0)
     net = build_network(cfg["model"], {d: ls.num_classes for d, ls in domains.items()})

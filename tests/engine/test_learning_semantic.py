@@ -12,8 +12,8 @@ import pytest
 
 from humanparse.engine.trainer import train
 
-STEPS = 100
-BAR = 0.55  # mIoU on the 8 training photos after STEPS steps from random weights (0.79 after 150 steps when it works)
+STEPS = 150
+BAR = 0.6  # mIoU on the 8 training photos after STEPS steps from random weights: 0.79 (multi) / 0.76 (sst) on an AVX512 EPYC; at 100 steps 0.52-0.56, too close to a bar, depending on the CPU's kernels
 
 
 def _config(method, tmp_path):

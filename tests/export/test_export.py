@@ -117,7 +117,9 @@ def test_onnx_parse_matches_torch_parse(checkpoint, onnx_file, tmp_path):
     common = ["--domain", "lip", "--long-side", "128", "--batch-size", "2"]
     assert main(["parse", str(onnx_path), *map(str, images), "--out", str(tmp_path / "onnx"), "--backend", "onnx",
                  *common]) == 0
-    assert main(["parse", str(ckpt), *map(str, images), "--out", str(tmp_path / "torch"), "--device", "cpu", *common]) == 0
+    # fp32 PyTorch, as the ONNX graph computes (the bf16 path has its own 99.5 % agreement test: test_fast_path.py)
+    assert main(["parse", str(ckpt), *map(str, images), "--out", str(tmp_path / "torch"), "--device", "cpu",
+                 "--precision", "fp32", *common]) == 0
     for p in images:
         a = np.array(Image.open(tmp_path / "onnx" / f"{p.stem}.png"))
         b = np.array(Image.open(tmp_path / "torch" / f"{p.stem}.png"))
