@@ -15,23 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _median_seconds(fn, runs: int) -> float:
@@ -57,7 +46,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     import humanparse
-    from humanparse.engine.trainer import cpu_has_native_bf16
+    from humanparse.export.fast_path import cpu_features
 
     parser = humanparse.Parser.from_pretrained(args.model)
     long_side = int(parser.long_side)
@@ -78,8 +67,7 @@ def main() -> None:
             model(x, domains=[args.domain])
 
     result = {
-        "date": time.strftime("%Y-%m-%d"), "cpu": _cpu_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "native_bf16": cpu_has_native_bf16(), "threads": args.threads, "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"), "cpu": cpu_features(), "threads": args.threads, "torch": torch.__version__,
         "model": args.model or "starter", "domain": args.domain, "inference_path": path.describe(),
         "network_input": [long_side, short], "network_s": round(_median_seconds(network, args.runs), 4),
         "photo": list(args.photo_size),

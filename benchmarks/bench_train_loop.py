@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -54,16 +53,6 @@ def _set(cfg: dict, dotted: str, value) -> None:
     node[keys[-1]] = value
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="configs/starter/universal_lite2.yaml")
@@ -79,10 +68,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     base = load_config(args.config)
     batch = int(base["train"]["batch_size"])
-    from humanparse.engine.trainer import cpu_has_native_bf16
+    from humanparse.export.fast_path import cpu_features
 
-    print(f"# {time.strftime('%Y-%m-%d')}, CPU {_cpu_name()} ({torch.backends.cpu.get_cpu_capability()}, "
-          f"native bf16: {cpu_has_native_bf16()}), "
+    cpu = cpu_features()
+    print(f"# {time.strftime('%Y-%m-%d')}, CPU {cpu['model']} ({cpu['capability']}, "
+          f"AVX512-BF16: {cpu['avx512_bf16']}, AMX: {cpu['amx']}), "
           f"{args.threads} threads, torch {torch.__version__}, config {args.config}, batch {batch}, "
           f"crop {base['data']['transforms'].get('crop_size')}, steps {args.warmup + 1}-{args.steps}")
     print("| loop | s / step | images / s | vs old |")

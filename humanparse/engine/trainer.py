@@ -80,12 +80,6 @@ def _channels_last(value) -> bool:
     raise ConfigError(f"train.channels_last must be auto, true or false (got {value!r})")
 
 
-def cpu_has_native_bf16() -> bool:
-    """True where the CPU computes bf16 in hardware (AVX512-BF16 or AMX); elsewhere oneDNN emulates it."""
-    probes = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")  # private helpers, present since torch 2.3
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
-
-
 def _autocast(amp: str, device: torch.device):
     # auto: bf16 on CUDA GPUs that have it. On CPUs fp32, even with AMX: for the project's networks (depthwise
     # backbones, deformable attention) bf16 autocast measured no faster (docs/benchmarks.md, "Training loop").
