@@ -135,10 +135,21 @@ def test_mappings_to_pascal():
         assert m[ls.index("left-arm")] == pascal.ignore_index  # no upper/lower split in the fine domain
         assert (ls.mapping_to(pascal) == m).all()
     assert (get_label_space("cihp").mapping_to("cihp") == np.arange(20)).all()
-    with pytest.raises(ConfigError, match="declared: pascal"):
+    with pytest.raises(ConfigError, match="declared: .*pascal"):
         get_label_space("cihp").mapping_to("atr")
     with pytest.raises(ConfigError, match="declared: none"):
         get_label_space("ccp").mapping_to("pascal")
+
+
+def test_cihp_to_lip_is_identity_but_torso_skin():
+    # Same 20 names except slot 10 (CIHP torso-skin, LIP jumpsuits): a label space mapping by index would
+    # silently turn torso skin into jumpsuits; by name it is ignored.
+    cihp, lip = get_label_space("cihp"), get_label_space("lip")
+    m = cihp.mapping_to("lip")
+    expected = np.arange(20)
+    expected[10] = lip.ignore_index
+    assert cihp.names[10] == "torso-skin" and lip.names[10] == "jumpsuits"
+    assert (m == expected).all()
 
 
 def test_unknown_builtin_suggests_close_matches():
