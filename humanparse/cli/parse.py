@@ -91,7 +91,7 @@ def run(args) -> int:
         from ..uniparser.predictor import parse_files_multi
 
         report = parse_files_multi(args.checkpoint, args.inputs, args.out, device=args.device,
-                                   batch_size=args.batch_size, long_side=512 if long_side == "auto" else long_side)
+                                   batch_size=args.batch_size, long_side=long_side, overlay=args.overlay)
     elif args.backend == "onnx" and str(args.checkpoint).lower().endswith(".onnx"):
         from ..export.onnx_parser import OnnxParser
 

@@ -26,7 +26,7 @@ def run_videos(args, videos: list[str], long_side) -> int:
         from ..uniparser.predictor import MultiPersonParser
 
         parser = MultiPersonParser.from_checkpoint(args.checkpoint, device=resolve_device(args.device),
-                                                   long_side=512 if long_side == "auto" else long_side,
+                                                   long_side=long_side,
                                                    batch_size=args.batch_size)
     else:
         from ..api import Parser

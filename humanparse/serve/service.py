@@ -114,7 +114,7 @@ class ParseService:
             from ..uniparser.predictor import MultiPersonParser
 
             multi_parser = MultiPersonParser.from_checkpoint(multi, device=dev, batch_size=batch_size,
-                                                             long_side=512 if long_side == "auto" else long_side)
+                                                             long_side=long_side)
         name = Path(str(checkpoint or multi)).name if (checkpoint or multi) else "starter"
         return cls(semantic, multi_parser, max_batch=batch_size, max_queue=max_queue, name=name)
 

@@ -291,6 +291,11 @@ class UniParserRecipe(Recipe):
     def inference_model(self, model: nn.Module) -> nn.Module:
         return model  # the losses live in the method; the network has no training-only part
 
+    def inference_settings(self) -> dict:
+        """The size the model was evaluated at: the default input size of ``parse --task multi``."""
+        long_side = self.eval_cfg.get("long_side")
+        return {"long_side": int(long_side)} if long_side else {}
+
 
 def _flat(prefix: str, r: dict) -> dict[str, float]:
     out = {f"{prefix}/{k}": r[k] for k in ("APp50", "APpvol", "PCP50") if r[k] is not None}

@@ -56,7 +56,7 @@ def test_from_checkpoint_round_trip(tmp_path, tiny_model):
     path = tmp_path / "model.safetensors"
     save_inference_checkpoint(path, tiny_model, recipe="uniparser", model_config=tiny_model.config,
                               label_spaces={"lip": lip.to_dict()})
-    parser = MultiPersonParser.from_checkpoint(path, theta_ctr=0.0, batch_size=1)
+    parser = MultiPersonParser.from_checkpoint(path, theta_ctr=0.0, batch_size=1, long_side=None)
     images = [np.random.default_rng(k).integers(0, 255, (40, 56, 3), dtype=np.uint8) for k in range(3)]
     direct = MultiPersonParser.from_model(tiny_model, lip, theta_ctr=0.0)(images)
     loaded = parser(images)
@@ -82,3 +82,63 @@ def test_parse_files_multi_writes_three_files_per_image_and_reports_bad_ones(tmp
     assert sorted(p.name for p in report.written) == sorted(
         f"im{k}{s}" for k in range(2) for s in ("_persons.png", "_parts.png", ".json"))
     assert list(report.failed) == [str(tmp_path / "in" / "broken.png")]
+
+
+def test_from_checkpoint_runs_at_the_stored_inference_size(tmp_path, tiny_model):
+    lip = get_label_space("lip").to_dict()
+    stored, plain = tmp_path / "stored.safetensors", tmp_path / "plain.safetensors"
+    save_inference_checkpoint(stored, tiny_model, recipe="uniparser", model_config=tiny_model.config,
+                              label_spaces={"lip": lip}, extra={"inference": {"long_side": 96}})
+    save_inference_checkpoint(plain, tiny_model, recipe="uniparser", model_config=tiny_model.config,
+                              label_spaces={"lip": lip})
+    assert MultiPersonParser.from_checkpoint(stored).long_side == 96
+    assert MultiPersonParser.from_checkpoint(stored, long_side=None).long_side is None  # each image's own size
+    assert MultiPersonParser.from_checkpoint(stored, long_side=64).long_side == 64
+    assert MultiPersonParser.from_checkpoint(plain).long_side == 512  # checkpoints that do not say
+
+
+def test_recipe_stores_its_eval_size_for_inference():
+    from humanparse.config import load_config
+    from humanparse.uniparser.recipe import UniParserRecipe
+
+    recipe = UniParserRecipe(load_config("configs/uniparser_tiny_cpu.yaml", ["eval.long_side=160"]))
+    assert recipe.inference_settings() == {"long_side": 160}
+
+
+def test_multi_overlay_outlines_each_person_in_its_colour_and_blends_parts():
+    from humanparse.uniparser.predictor import _person_palette, multi_overlay
+
+    res = hand_result()
+    lip = np.asarray(get_label_space("lip").palette)
+    image = np.full((30, 40, 3), 200, np.uint8)
+    out = multi_overlay(image, res["parts"], res["person_ids"], lip, alpha=0.5, outline=1)
+    persons = _person_palette()
+    assert (out[0, 0] == 200).all() and (out[29, 0] == 200).all()  # background untouched
+    assert (out[2, 3] == persons[1]).all() and (out[19, 14] == persons[1]).all()  # person 1's border, both corners
+    assert (out[5, 20] == persons[2]).all() and (out[27, 37] == persons[2]).all()
+    inside = (image[10, 8].astype(float) + lip[5]) / 2  # upper-clothes blended at alpha 0.5
+    assert np.abs(out[10, 8].astype(float) - inside).max() <= 1
+    assert np.abs(out[4, 8].astype(float) - (image[4, 8].astype(float) + lip[13]) / 2).max() <= 1  # face
+    ring = np.zeros((30, 40), bool)  # exactly the border pixels of the two rectangles are outlined
+    for k, (r0, r1, c0, c1) in {1: (2, 20, 3, 15), 2: (5, 28, 20, 38)}.items():
+        box = np.zeros_like(ring)
+        box[r0:r1, c0:c1] = True
+        inner = np.zeros_like(ring)
+        inner[r0 + 1:r1 - 1, c0 + 1:c1 - 1] = True
+        ring |= box & ~inner
+    outlined = np.zeros((30, 40), bool)
+    for k in (1, 2):
+        outlined |= (out == persons[k]).all(-1) & (res["person_ids"] == k)
+    assert np.array_equal(outlined, ring)
+
+
+def test_parse_files_multi_overlay(tmp_path, tiny_model):
+    from humanparse.uniparser.predictor import parse_files_multi
+
+    save_inference_checkpoint(tmp_path / "m.safetensors", tiny_model, recipe="uniparser",
+                              model_config=tiny_model.config, label_spaces={"lip": get_label_space("lip").to_dict()})
+    Image.fromarray(np.full((40, 30, 3), 90, np.uint8)).save(tmp_path / "a.png")
+    report = parse_files_multi(tmp_path / "m.safetensors", [tmp_path / "a.png"], tmp_path / "out", overlay=True)
+    assert (tmp_path / "out" / "a_overlay.jpg") in report.written
+    with Image.open(tmp_path / "out" / "a_overlay.jpg") as im:
+        assert im.size == (30, 40)
