@@ -151,7 +151,7 @@ def multi_overlay(image: np.ndarray, parts: np.ndarray, person_ids: np.ndarray, 
     from ..api import overlay_image
 
     out = overlay_image(np.asarray(image)[..., :3], parts, palette, alpha)
-    ids = np.asarray(person_ids)
+    ids = np.asarray(person_ids).astype(np.int64)
     edge = np.zeros(ids.shape, dtype=bool)
     for axis in (0, 1):  # a pixel whose neighbour has another id is on an outline
         diff = np.diff(ids, axis=axis) != 0
@@ -163,7 +163,7 @@ def multi_overlay(image: np.ndarray, parts: np.ndarray, person_ids: np.ndarray, 
         import cv2
 
         grown = cv2.dilate(edge.astype(np.uint8), np.ones((outline, outline), np.uint8)) > 0
-        owner = cv2.dilate(ids.astype(np.float32), np.ones((outline, outline), np.uint8)).astype(ids.dtype)
+        owner = cv2.dilate(ids.astype(np.float32), np.ones((outline, outline), np.uint8)).astype(np.int64)
         ids, edge = np.where(edge, ids, owner), grown
     out[edge] = _person_palette()[ids[edge] % 256]
     return out
