@@ -107,7 +107,7 @@ def main() -> None:
         for name, chain in grid.items():
             if (args.only and name not in args.only) or f"{name}@seed{seed}" in results:
                 continue
-            minutes, prev = 0.0, None
+            minutes, prev, steps = 0.0, None, []
             for i, cfg in enumerate(chain):
                 cfg = merge(cfg, {"seed": seed})
                 if cfg["method"].get("source_checkpoint") == "<step1>":
@@ -115,11 +115,12 @@ def main() -> None:
                     cfg["train"]["steps"] = args.step2_steps
                 run_dir = out / f"{name.replace(':', '_')}_seed{seed}" / f"step{i + 1}"
                 print(f"== {name} seed {seed} step {i + 1}/{len(chain)} -> {run_dir}", flush=True)
+                steps.append(cfg["train"]["steps"])
                 stage = run_stage(cfg, run_dir)
                 minutes += stage["minutes"]
                 prev = run_dir
             results[f"{name}@seed{seed}"] = {**stage, "minutes": minutes, "stages": len(chain),
-                                             "steps": [c["train"]["steps"] for c in chain]}
+                                             "steps": steps}
             results_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = results_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(results, indent=2))
