@@ -47,6 +47,32 @@ def make_item(image: np.ndarray, parts: np.ndarray, persons: np.ndarray, *, doma
     }
 
 
+class BackgroundPhotos:
+    """``backgrounds(i)`` -> record ``i``'s photo with its people in-painted away (``person_free_background``;
+    computed on first use, then cached)."""
+
+    def __init__(self, records, label_spaces: dict, *, max_side: int = 320):
+        self.records = list(records)
+        self.label_spaces = label_spaces
+        self.max_side = int(max_side)
+        self._cache: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __call__(self, index: int) -> np.ndarray:
+        from .compose import person_free_background
+
+        if index not in self._cache:
+            rec = self.records[index]
+            ls = self.label_spaces[rec.domain]
+            image = read_image(rec.image, apply_exif=False)
+            label, _ = load_label(rec, ls.num_classes, ls.ignore_index)
+            check_pair(image, label, (rec.image, rec.label))
+            self._cache[index] = person_free_background(image, label, max_side=self.max_side)
+        return self._cache[index]
+
+
 class PersonCutouts:
     """``cutouts(i) -> PersonCutout`` of record ``i`` (read, mapped and cropped on first use, then cached).
 

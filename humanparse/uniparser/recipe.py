@@ -46,7 +46,8 @@ LOSS_KEYS = ("center_weight", "aux_weight", "aux_ins_weight", "aux_cate_weight",
              "center_radius", "focal_alpha", "focal_gamma")
 DATA_KEYS = ("label_space", "sources", "val_sources", "canvas", "persons", "height_range", "flip_prob",
              "max_outside", "min_visible", "cutout_max_height", "scenes_per_epoch", "val_scenes",
-             "real_train", "real_val", "real_long_side", "real_scale_range", "real_short_sides", "real_max_long_side")
+             "real_train", "real_val", "real_long_side", "real_scale_range", "real_short_sides", "real_max_long_side",
+             "backgrounds", "val_backgrounds", "background_prob")
 SOURCE_KEYS = ("reader", "root", "split", "label_space", "limit", "val_fraction", "split_seed")
 EVAL_KEYS = ("theta_ctr", "theta_mask", "peak_kernel", "max_persons", "long_side", "batch_size", "real_mode")
 METHOD_KEYS = ("name",)
@@ -156,8 +157,19 @@ class UniParserRecipe(Recipe):
         d = self.data_cfg
         canvas = _pair(d.get("canvas", [256, 256]), "canvas", int)
         cutouts = PersonCutouts(records, spaces, maps, max_height=int(d.get("cutout_max_height", canvas[0])))
+        # person-free real photos behind the persons: data.backgrounds for training, data.val_backgrounds for
+        # the held-out scenes (photos of the held-out split, so no training photo shows up in evaluation)
+        bg_key = {"sources": "backgrounds", "val_sources": "val_backgrounds"}.get(key)
+        backgrounds = None
+        if bg_key and d.get(bg_key):
+            from .dataset import BackgroundPhotos
+
+            bg_records, bg_spaces, _ = self._records(bg_key, mapped=False)
+            backgrounds = BackgroundPhotos(bg_records, bg_spaces, max_side=2 * max(canvas)) if bg_records else None
         return SceneComposer(
             cutouts, num_cutouts=len(cutouts), canvas=canvas,
+            backgrounds=backgrounds, num_backgrounds=len(backgrounds) if backgrounds else None,
+            background_prob=float(d.get("background_prob", 0.5)),
             persons=_pair(d.get("persons", [1, 4]), "persons", int),
             height_range=_pair(d.get("height_range", [0.45, 0.95]), "height_range"),
             flip_prob=float(d.get("flip_prob", 0.5)), flip_permutation=self.label_space.flip_permutation,

@@ -126,3 +126,51 @@ def test_real_single_person_samples_become_exact_cutouts(name, space):
     scene = SceneComposer([cut], canvas=(64, 64), persons=(2, 2), flip_permutation=ls.flip_permutation,
                           seed=0).compose(0)
     assert set(np.unique(scene.parts[scene.person_ids > 0])) <= set(range(1, ls.num_classes)) | {255}
+
+
+def test_person_free_background_removes_the_person():
+    from humanparse.uniparser.compose import person_free_background
+
+    image = np.zeros((120, 80, 3), np.uint8)
+    image[...] = (0, 0, 255)                      # a blue scene ...
+    label = np.zeros((120, 80), np.uint8)
+    label[30:100, 25:55] = 5                      # ... with a red labelled person
+    label[20:30, 30:50] = 255                     # and ignore pixels, which belong to people too
+    image[label != 0] = (255, 0, 0)
+    image[29:101, 24:56][..., 0] = np.maximum(image[29:101, 24:56][..., 0], 128)  # a soft halo at the border
+    out = person_free_background(image, label, max_side=60)
+    assert out.shape == (60, 40, 3)
+    assert out[..., 0].max() < 40 and out[..., 2].min() > 200   # no trace of the person: blue everywhere
+
+
+def test_background_photos_fill_every_non_person_pixel(synthetic_cutouts, flip6):
+    cuts = synthetic_cutouts()
+    green = np.zeros((50, 70, 3), np.uint8)
+    green[...] = (0, 200, 0)
+    comp = composer(cuts, flip6, backgrounds=[green], background_prob=1.0)
+    for index in range(5):
+        scene = comp.compose(index)
+        bg = scene.person_ids == 0
+        assert bg.any() and (scene.image[bg] == (0, 200, 0)).all()
+        again = comp.compose(index)
+        assert np.array_equal(scene.image, again.image) and np.array_equal(scene.parts, again.parts)
+    plain = composer(cuts, flip6)  # without photos the synthetic field stays (no constant green)
+    assert not (plain.compose(0).image[plain.compose(0).person_ids == 0] == (0, 200, 0)).all()
+    half = composer(cuts, flip6, backgrounds=[green], background_prob=0.5)
+    used = [(half.compose(i).image[half.compose(i).person_ids == 0] == (0, 200, 0)).all() for i in range(40)]
+    assert 8 <= sum(used) <= 32
+
+
+def test_recipe_builds_background_photos_from_config():
+    from humanparse.config import load_config
+    from humanparse.uniparser.recipe import UniParserRecipe
+
+    cfg = load_config("configs/uniparser_tiny_cpu.yaml",
+                      ["data.backgrounds=[{reader: shared, root: 'samples://ccp', split: all}]", "data.background_prob=1"])
+    comp = UniParserRecipe(cfg).composer("sources", 0)
+    assert comp.num_backgrounds > 0 and comp.background_prob == 1.0
+    scene = comp.compose(0)
+    photo = comp._background(0)
+    assert photo.dtype == np.uint8 and max(photo.shape[:2]) <= 2 * 128
+    assert scene.image[scene.person_ids == 0].std() > 1  # a real photo, not an empty canvas
+    assert UniParserRecipe(load_config("configs/uniparser_tiny_cpu.yaml")).composer("val_sources", 1).num_backgrounds == 0
