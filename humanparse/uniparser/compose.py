@@ -133,6 +133,16 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     return np.clip(field_, 0, 255).astype(np.uint8)
 
 
+def _loader(items, count: int | None, name: str):
+    """(index -> item, number of items) of a sequence, or of a loader function with its ``count``."""
+    if callable(items):
+        if count is None:
+            raise ValueError(f"num_{name} is needed when {name} is a loader function")
+        return items, int(count)
+    items = list(items)
+    return items.__getitem__, len(items)
+
+
 class SceneComposer:
     """Builds reproducible multi-person scenes from person cut-outs.
 
@@ -158,13 +168,7 @@ class SceneComposer:
         num_backgrounds: int | None = None,
         background_prob: float = 0.5,
     ):
-        if callable(cutouts):
-            if num_cutouts is None:
-                raise ValueError("num_cutouts is needed when cutouts is a loader function")
-            self._get, self.num_cutouts = cutouts, int(num_cutouts)
-        else:
-            items = list(cutouts)
-            self._get, self.num_cutouts = items.__getitem__, len(items)
+        self._get, self.num_cutouts = _loader(cutouts, num_cutouts, "cutouts")
         if self.num_cutouts == 0:
             raise ValueError("the composer needs at least one person cut-out")
         lo, hi = persons
@@ -187,15 +191,8 @@ class SceneComposer:
         self.max_outside = float(max_outside)
         self.min_visible = int(min_visible)
         self.seed = int(seed)
-        if backgrounds is None:
-            self._background, self.num_backgrounds = None, 0
-        elif callable(backgrounds):
-            if num_backgrounds is None:
-                raise ValueError("num_backgrounds is needed when backgrounds is a loader function")
-            self._background, self.num_backgrounds = backgrounds, int(num_backgrounds)
-        else:
-            items = list(backgrounds)
-            self._background, self.num_backgrounds = items.__getitem__, len(items)
+        self._background, self.num_backgrounds = (None, 0) if backgrounds is None else \
+            _loader(backgrounds, num_backgrounds, "backgrounds")
         if not 0 <= background_prob <= 1:
             raise ValueError(f"background_prob must be in [0, 1], got {background_prob}")
         self.background_prob = float(background_prob)

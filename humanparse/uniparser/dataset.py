@@ -47,6 +47,15 @@ def make_item(image: np.ndarray, parts: np.ndarray, persons: np.ndarray, *, doma
     }
 
 
+def _read_sample(rec, label_spaces: dict):
+    """A record's photo and label map (source ids), checked to match."""
+    ls = label_spaces[rec.domain]
+    image = read_image(rec.image, apply_exif=False)
+    label, _ = load_label(rec, ls.num_classes, ls.ignore_index)
+    check_pair(image, label, (rec.image, rec.label))
+    return image, label
+
+
 class BackgroundPhotos:
     """``backgrounds(i)`` -> record ``i``'s photo with its people in-painted away (``person_free_background``;
     computed on first use, then cached)."""
@@ -64,11 +73,7 @@ class BackgroundPhotos:
         from .compose import person_free_background
 
         if index not in self._cache:
-            rec = self.records[index]
-            ls = self.label_spaces[rec.domain]
-            image = read_image(rec.image, apply_exif=False)
-            label, _ = load_label(rec, ls.num_classes, ls.ignore_index)
-            check_pair(image, label, (rec.image, rec.label))
+            image, label = _read_sample(self.records[index], self.label_spaces)
             self._cache[index] = person_free_background(image, label, max_side=self.max_side)
         return self._cache[index]
 
@@ -92,10 +97,7 @@ class PersonCutouts:
     def __call__(self, index: int) -> PersonCutout:
         if index not in self._cache:
             rec = self.records[index]
-            ls = self.label_spaces[rec.domain]
-            image = read_image(rec.image, apply_exif=False)
-            label, _ = load_label(rec, ls.num_classes, ls.ignore_index)
-            check_pair(image, label, (rec.image, rec.label))
+            image, label = _read_sample(rec, self.label_spaces)
             cut = cutout_from_sample(image, label, label_map=self.label_maps[rec.domain],
                                      max_height=self.max_height, source=f"{rec.domain}/{rec.stem}")
             if cut is None:
