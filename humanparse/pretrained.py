@@ -90,11 +90,13 @@ def resolve_pretrained(name_or_path: str | Path | None = None, *, revision: str 
     raise CheckpointError(f"{text}: no such model folder or checkpoint (and not a Hub repo id 'owner/name')")
 
 
-def save_pretrained(checkpoint: str | Path, folder: str | Path, *, fp16: bool = True,
+def save_pretrained(checkpoint: str | Path, folder: str | Path, *, fp16: bool = True, int8: bool = False,
                     card: dict | None = None) -> Path:
     """Write ``folder/{model.safetensors, config.json, SHA256SUMS}`` from a checkpoint (``model.safetensors`` or
-    ``last.pt``). fp16 halves the file; loading casts back to the network's float32. ``card``: extra facts for
-    ``config.json`` (data, command, held-out numbers ...). Returns the weights file."""
+    ``last.pt``). fp16 halves the file; loading casts back to the network's float32. ``int8`` also stores layer
+    weights as int8 with one scale per output channel (about a quarter of float32; the starter model's held-out
+    numbers with it are in docs/models.md). ``card``: extra facts for ``config.json`` (data, command, held-out
+    numbers ...). Returns the weights file."""
     from .engine.checkpoint import atomic_write, save_inference_checkpoint
     from .engine.loading import load_model
 
@@ -105,13 +107,13 @@ def save_pretrained(checkpoint: str | Path, folder: str | Path, *, fp16: bool = 
     if card:
         extra["card"] = card
     weights = folder / WEIGHTS_FILE
-    if fp16:
-        model = model.half()
     save_inference_checkpoint(weights, model, recipe=meta.get("recipe", "semantic"), model_config=meta["model_config"],
-                              label_spaces={d: ls.to_dict() for d, ls in label_spaces.items()}, extra=extra)
+                              label_spaces={d: ls.to_dict() for d, ls in label_spaces.items()}, extra=extra, int8=int8,
+                              float16=fp16)
     config = {"library": "humanparse", "recipe": meta.get("recipe", "semantic"), "model_config": meta["model_config"],
               "label_spaces": {d: ls.to_dict() for d, ls in label_spaces.items()}, "extra": extra,
-              "dtype": "float16" if fp16 else "float32"}
+              "dtype": ("int8 layer weights (per-output-channel scales) + " if int8 else "")
+              + ("float16" if fp16 else "float32")}
     atomic_write(folder / CONFIG_FILE, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=1) + "\n"))
     sums = "".join(f"{sha256_file(folder / n)}  {n}\n" for n in (WEIGHTS_FILE, CONFIG_FILE))
     atomic_write(folder / SUMS_FILE, lambda tmp: Path(tmp).write_text(sums))

@@ -140,3 +140,30 @@ def test_starter_labels_do_not_depend_on_the_stored_resolution():
     big_label = parser(big, domain="lip")
     back = cv2.resize(big_label, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
     assert (back == small_label).mean() > 0.95
+
+
+def test_int8_model_folder_keeps_every_weight_within_half_a_step_and_the_labels(tiny_checkpoint, tmp_path):
+    from safetensors.torch import load_file
+
+    from humanparse.engine.checkpoint import INT8_SCALE, read_inference_checkpoint
+
+    folder = tmp_path / "int8"
+    save_pretrained(tiny_checkpoint, folder, int8=True)
+    raw = load_file(str(folder / "model.safetensors"))
+    _, original = read_inference_checkpoint(tiny_checkpoint)
+    _, restored = read_inference_checkpoint(folder / "model.safetensors")
+    quantized = [k for k in raw if raw[k].dtype == torch.int8]
+    assert len(quantized) > 10 and set(restored) == set(original)  # scales are not part of the state dict
+    for key in quantized:
+        w = original[key].float().reshape(original[key].shape[0], -1)
+        step = w.abs().amax(1) / 127  # the scale, computed here independently of the quantiser
+        assert torch.allclose(raw[key + INT8_SCALE], step, rtol=1e-6)
+        err = (restored[key].reshape(w.shape) - w).abs()
+        assert (err <= step[:, None] / 2 + 1e-7).all(), key  # rounding to the nearest step, per output channel
+        peak = raw[key].reshape(w.shape).abs().amax(1)  # each non-zero channel's largest weight maps to 127
+        assert torch.equal(peak, torch.where(step > 0, 127, 0).to(torch.int8))
+    ref = Parser.from_checkpoint(tiny_checkpoint, precision="fp32")
+    got = Parser.from_pretrained(folder, precision="fp32")
+    a, b = ref.predict_proba([_image()], "lip")[0], got.predict_proba([_image()], "lip")[0]
+    assert (a.argmax(0) == b.argmax(0)).float().mean() > 0.95
+    assert (folder / "model.safetensors").stat().st_size < 0.35 * tiny_checkpoint.stat().st_size

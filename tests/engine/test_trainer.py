@@ -68,3 +68,26 @@ def test_non_finite_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp
     state = torch.load(tmp_path / "last.pt", weights_only=True)
     assert state["step"] == 2  # the last good checkpoint, before the bad step
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_init_weights_starts_from_a_trained_network_and_refuses_one_that_does_not_fit(tmp_path):
+    from safetensors.torch import load_file
+
+    from humanparse.errors import CheckpointError
+
+    first = train(tiny_config(steps=3), output_dir=tmp_path / "first", progress=False)
+    trained = load_file(str(tmp_path / "first" / "model.safetensors"))
+    # lr 0: a second stage that starts from the first network keeps every weight of it (buffers such as BN
+    # statistics move with the forward passes, so weights only)
+    cfg = tiny_config(steps=1, lr=0.0, init_weights=str(tmp_path / "first"))  # a model folder works too
+    train(cfg, output_dir=tmp_path / "second", progress=False)
+    second = load_file(str(tmp_path / "second" / "model.safetensors"))
+    fresh = train(tiny_config(steps=1, lr=0.0), output_dir=tmp_path / "fresh", progress=False)
+    fresh_w = load_file(str(tmp_path / "fresh" / "model.safetensors"))
+    weights = [k for k in trained if k.endswith("weight") and "bn" not in k and "norm" not in k]
+    assert weights and all(torch.equal(second[k], trained[k]) for k in weights)
+    assert any(not torch.equal(fresh_w[k], trained[k]) for k in weights)  # without it: the random start
+    other = tiny_config(steps=1, init_weights=str(tmp_path / "first" / "model.safetensors"))
+    other["model"]["decoder"]["dim"] = 48  # another network: shapes differ
+    with pytest.raises(CheckpointError, match=r"model.safetensors: train.init_weights does not fit this network"):
+        train(other, output_dir=tmp_path / "other", progress=False)

@@ -167,6 +167,32 @@ def test_paper_backbones_stride_and_aspp_geometry(config, size, stride):
         assert r < n, f"rate {r} on a {n}x{n} map: every off-centre tap is padding"
 
 
+def test_cpu_recipe_backbone_is_the_packaged_imagenet_lite2_dilated_to_stride_16():
+    """configs/htcorrm_lite2_cpu.yaml: EfficientNet-Lite2 with the packaged ImageNet weights (every tensor),
+    Res5's counterpart dilated to stride 16 (measured), and ASPP taps inside the 12x12 map of a 192 px crop."""
+    import timm
+
+    from humanparse.config import load_config
+    from humanparse.htcorrm.model import build_htcorrm
+    from humanparse.models.backbones.packaged_weights import packaged_state_dict
+
+    cfg = load_config("configs/htcorrm_lite2_cpu.yaml")
+    net = build_htcorrm(cfg["model"], num_classes=20, domain="lip").eval()
+    with torch.device("meta"):
+        keys = timm.create_model("tf_efficientnet_lite2").state_dict()
+    expected = packaged_state_dict("tf_efficientnet_lite2", keys)
+    own = net.backbone.model.state_dict()
+    assert len(own) > 100 and all(torch.equal(own[k], expected[k]) for k in own)
+    size = cfg["data"]["crop_size"]
+    with torch.no_grad():
+        levels = net.backbone(torch.zeros(1, 3, size, size))
+    assert [t.shape[-1] for t in levels] == [size // 4, size // 8, size // 16, size // 16]
+    n = levels[3].shape[-1]
+    rates = [b[0].dilation[0] for b in net.encoders["parsing"].aspp.branches
+             if isinstance(b, torch.nn.Sequential) and b[0].kernel_size == (3, 3)]
+    assert rates == [2, 5, 7] and all(r < n for r in rates)
+
+
 def test_corrpm_geometry_is_available_as_output_stride_16():
     from humanparse.htcorrm.backbones import build_backbone
 

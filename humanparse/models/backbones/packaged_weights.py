@@ -24,7 +24,7 @@ from torch import Tensor
 
 from humanparse.errors import CheckpointError, ConfigError
 
-__all__ = ["PACKAGED_WEIGHTS", "packaged_weights_file", "packaged_state_dict"]
+__all__ = ["PACKAGED_WEIGHTS", "load_packaged_weights", "packaged_weights_file", "packaged_state_dict"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -105,3 +105,15 @@ def packaged_state_dict(name: str, target: OrderedDict[str, Tensor] | dict[str, 
         out["conv_stem.weight"], out["bn1.running_mean"], (mean,) * 3, (std,) * 3
     )
     return out
+
+
+def load_packaged_weights(model: torch.nn.Module, name: str) -> None:
+    """Load the packaged weights of ``name`` into a timm model built from it (``features_only`` or not, any
+    ``output_stride``: dilation changes no shape); every tensor of ``model`` must be found."""
+    import timm
+
+    with torch.device("meta"):  # the full model only gives the key order of the packaged file
+        full_keys = timm.create_model(name, pretrained=False).state_dict()
+    weights = packaged_state_dict(name, full_keys)
+    own = model.state_dict()
+    model.load_state_dict({k: v for k, v in weights.items() if k in own}, strict=True)

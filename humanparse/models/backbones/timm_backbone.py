@@ -127,15 +127,11 @@ class TimmBackbone(nn.Module):
         return self
 
     def _load_packaged(self, name: str, in_chans: int) -> None:
-        from .packaged_weights import packaged_state_dict
+        from .packaged_weights import load_packaged_weights
 
         if in_chans != 3:
             raise ConfigError(f"packaged weights of {name!r} are for 3 input channels, not {in_chans}")
-        with torch.device("meta"):  # the full model only gives the key order of the packaged file
-            full_keys = timm.create_model(name, pretrained=False).state_dict()
-        weights = packaged_state_dict(name, full_keys)
-        own = self.model.state_dict()
-        self.model.load_state_dict({k: v for k, v in weights.items() if k in own}, strict=True)
+        load_packaged_weights(self.model, name)
 
     def forward(self, images: Tensor) -> list[Tensor]:
         stem = next(self.model.parameters())
