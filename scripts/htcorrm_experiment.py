@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 
 from humanparse.config import load_config, merge
-from humanparse.engine.trainer import train
+from sst_experiment import run_stage  # scripts/ is on sys.path when a script in it runs
 
 BASE = "configs/htcorrm_lite2_cpu.yaml"
 ROWS = {  # name -> (Table 7 row, fusion, aux_tasks)
@@ -29,21 +28,6 @@ ROWS = {  # name -> (Table 7 row, fusion, aux_tasks)
     "hnl_pose": ("7", "hnl", ["pose"]),
     "hnl_both": ("11", "hnl", ["edge", "pose"]),
 }
-
-
-def run(cfg: dict, run_dir: Path) -> dict:
-    """Train one run; a finished run is read back, an interrupted one resumed."""
-    done = run_dir / "result.json"
-    if done.is_file():
-        return json.loads(done.read_text())
-    resume = (run_dir / "last.pt").is_file()
-    t0 = time.time()
-    result = train(cfg, output_dir=run_dir, resume=resume, overwrite=not resume, progress=False)
-    out = {"eval": {k: v for k, v in result["eval"].items() if not isinstance(v, list)},
-           "per_class_iou": result["eval"].get("lip/per_class_iou"),
-           "final_loss": result["losses"][-1] if result["losses"] else None, "minutes": (time.time() - t0) / 60}
-    done.write_text(json.dumps(out, indent=2))
-    return out
 
 
 def table(results: dict) -> str:
@@ -83,7 +67,7 @@ def main() -> None:
             if args.steps:
                 train_over["steps"] = args.steps
             cfg = merge(base, {"seed": seed, "model": {"fusion": fusion, "aux_tasks": aux}, "train": train_over})
-            out = run(cfg, args.out / f"{name}_s{seed}")
+            out = run_stage(cfg, args.out / f"{name}_s{seed}")
             results.setdefault(name, {})[str(seed)] = out
             results_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = results_path.with_suffix(".tmp")
