@@ -14,7 +14,7 @@ if [ "$installed" != "$REPO/humanparse" ] || [ "$(cat "$stamp_file" 2>/dev/null)
   "$PY" -m pip install --quiet --disable-pip-version-check -e ".[dev]"
   echo "$want" > "$stamp_file"
 fi
-# pyEdgeEval (PyPI, a BSDS port; sdist only: builds a small CPU Cython extension, about a minute) is the
+# pyEdgeEval (the `edge-reference` extra of pyproject.toml; PyPI, a BSDS port; sdist only: builds a small CPU Cython extension, about a minute) is the
 # independent reference of tests/metrics/test_edge_metrics.py. Best effort: without a C compiler that one
 # test is skipped, nothing else needs it.
 if ! (cd / && "$PY" -c "import pyEdgeEval" 2>/dev/null); then
