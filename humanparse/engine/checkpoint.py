@@ -154,20 +154,32 @@ def read_inference_checkpoint(path: str | Path) -> tuple[dict, dict[str, torch.T
     return meta, dequantize_int8(state)
 
 
-def load_initial_weights(model: torch.nn.Module, path: str | Path) -> None:
+def load_initial_weights(model: torch.nn.Module, path: str | Path, prefix: str | None = None) -> int:
     """Start a run from a trained network (``train.init_weights``): an inference checkpoint, or a model folder
     holding ``model.safetensors``. Every tensor of the network must be in the file with its shape (training-only
-    modules live in the method and start fresh); fp16 files are cast to the network's dtype."""
+    modules live in the method and start fresh); fp16 files are cast to the network's dtype.
+
+    ``prefix`` (``train.init_prefix``, e.g. ``"backbone."``): only the network's tensors under that name are
+    loaded (all of them must be in the file, with their shapes); the rest keep their initialisation, and the
+    file's other tensors are not used. This is how another method's trained backbone starts a run (the
+    starter's parsing backbone under UniParser). Returns the number of tensors loaded."""
     path = Path(path)
     if path.is_dir():
         path = path / "model.safetensors"
     _, state = read_inference_checkpoint(path)
     own = model.state_dict()
+    if prefix:
+        own = {k: v for k, v in own.items() if k.startswith(prefix)}
+        if not own:
+            raise CheckpointError(f"{path}: train.init_prefix {prefix!r} names no tensor of this network")
+        state = {k: v for k, v in state.items() if k.startswith(prefix)}
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape))
     if missing or unexpected or wrong:
         parts = [f"{len(v)} {name} (first: {v[0]})" for name, v in
                  (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong)) if v]
-        raise CheckpointError(f"{path}: train.init_weights does not fit this network: " + ", ".join(parts))
-    model.load_state_dict({k: state[k].to(own[k].dtype) for k in own})
+        raise CheckpointError(f"{path}: train.init_weights does not fit this network"
+                              + (f" under {prefix!r}" if prefix else "") + ": " + ", ".join(parts))
+    model.load_state_dict({k: state[k].to(own[k].dtype) for k in own}, strict=not prefix)
+    return len(own)

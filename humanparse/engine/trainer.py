@@ -37,7 +37,7 @@ from .schedule import build_optimizer, build_scheduler
 TRAIN_KEYS = {
     "steps", "batch_size", "lr", "weight_decay", "optimizer", "schedule", "warmup_steps", "eval_every",
     "checkpoint_every", "log_every", "num_workers", "amp", "grad_clip", "device", "backbone_lr_mult",
-    "channels_last", "compile", "eval_max_images", "betas", "momentum", "tensorboard", "init_weights",
+    "channels_last", "compile", "eval_max_images", "betas", "momentum", "tensorboard", "init_weights", "init_prefix",
 }
 
 
@@ -196,7 +196,7 @@ def train(cfg: dict, *, output_dir: str | Path | None = None, resume: bool = Fal
         if hasattr(method, "initialize_model"):
             method.initialize_model(model)
         if tcfg.get("init_weights"):  # a second stage starts from a trained network (the optimiser starts fresh)
-            load_initial_weights(model, Path(root) / str(tcfg["init_weights"]))
+            load_initial_weights(model, Path(root) / str(tcfg["init_weights"]), prefix=tcfg.get("init_prefix"))
         broadcast_parameters(model, info)
         broadcast_parameters(method, info)
 

@@ -101,3 +101,53 @@ def test_python_api_matches_cli_output(trained, tmp_path):
     assert label.shape == np.array(Image.open(image)).shape[:2]
     again = parser(image, domain="lip")
     assert np.array_equal(label, again)  # same input, same output
+
+
+def test_pseudo_label_parts_relabels_ccp_into_lip_and_never_overwrites(tmp_path, capsys):
+    """CCP samples -> LIP labels with the bundled starter: decided classes follow the CCP ground truth exactly,
+    open ones (skin) become one of their LIP candidates, and a second run refuses to overwrite."""
+    from humanparse.data.io import read_label
+    from humanparse.labels import get_label_space
+    from humanparse.labels.relabel import RelabelTable
+
+    src = tmp_path / "ccp"
+    for sub in ("images", "labels"):
+        (src / sub).mkdir(parents=True)
+    root = sample_data_root() / "ccp"
+    stems = sorted(p.stem for p in (root / "labels").glob("*.png"))[:2]
+    for stem in stems:
+        shutil.copy(next((root / "images").glob(f"{stem}.*")), src / "images")
+        shutil.copy(root / "labels" / f"{stem}.png", src / "labels")
+    # a photo whose only labelled thing is a bag: no LIP person pixel, so it is skipped, not written empty
+    image_file = next((root / "images").glob(f"{stems[0]}.*"))
+    shutil.copy(image_file, src / "images" / f"bagonly{image_file.suffix}")
+    w, h = Image.open(image_file).size
+    bag = np.zeros((h, w), dtype=np.uint8)
+    bag[h // 3: h // 2, w // 3: w // 2] = get_label_space("ccp").names.index("bag")
+    Image.fromarray(bag).save(src / "labels" / "bagonly.png")
+    out = tmp_path / "as_lip"
+    code, text, err = run(capsys, "pseudo-label", "parts", "--data", str(src), "--source", "ccp", "--domain", "lip",
+                          "--out", str(out))
+    assert code == 0, err
+    assert "wrote 2 lip labels" in text and "skipped 1 with no lip person pixel: bagonly" in text
+    assert not (out / "labels" / "bagonly.png").exists() and not list((out / "images").glob("bagonly.*"))
+    ccp, lip = get_label_space("ccp"), get_label_space("lip")
+    table = RelabelTable.builtin("ccp", "lip")
+    for stem in stems:
+        gt = read_label(src / "labels" / f"{stem}.png", ccp.num_classes)
+        new = read_label(out / "labels" / f"{stem}.png", lip.num_classes)
+        assert new.shape == gt.shape and (out / "images").is_dir()
+        known = gt != 255
+        # every pixel took one of its CCP class's candidates
+        assert table.candidates[gt[known], new[known]].all()
+        decided = known & table.decided[np.where(known, gt, 0)]
+        assert decided.any()
+        assert (new[decided] == table.candidates[gt[decided]].argmax(1)).all()
+        skin = gt == ccp.names.index("skin")
+        if skin.any():  # the starter splits bare skin into face / arms / legs
+            assert len(np.unique(new[skin])) >= 2
+    before = (out / "labels" / f"{stems[0]}.png").read_bytes()
+    code, _, err = run(capsys, "pseudo-label", "parts", "--data", str(src), "--source", "ccp", "--domain", "lip",
+                       "--out", str(out))
+    assert code == 1 and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (out / "labels" / f"{stems[0]}.png").read_bytes() == before

@@ -91,3 +91,24 @@ def test_init_weights_starts_from_a_trained_network_and_refuses_one_that_does_no
     other["model"]["decoder"]["dim"] = 48  # another network: shapes differ
     with pytest.raises(CheckpointError, match=r"model.safetensors: train.init_weights does not fit this network"):
         train(other, output_dir=tmp_path / "other", progress=False)
+
+
+def test_init_prefix_loads_only_the_named_part_and_keeps_the_rest_fresh(tmp_path):
+    """train.init_prefix: another network's backbone starts this run (the starter's backbone under UniParser)."""
+    from safetensors.torch import load_file
+
+    from humanparse.errors import CheckpointError
+
+    train(tiny_config(steps=3), output_dir=tmp_path / "first", progress=False)
+    trained = load_file(str(tmp_path / "first" / "model.safetensors"))
+    # a network whose decoder has another width: whole-network init refuses it, the backbone alone fits
+    cfg = tiny_config(steps=1, lr=0.0, init_weights=str(tmp_path / "first"), init_prefix="backbone.")
+    cfg["model"]["decoder"]["dim"] = 48
+    train(cfg, output_dir=tmp_path / "second", progress=False)
+    second = load_file(str(tmp_path / "second" / "model.safetensors"))
+    weights = [k for k in trained if k.endswith("weight") and "bn" not in k and "norm" not in k]
+    backbone = [k for k in weights if k.startswith("backbone.")]
+    assert backbone and all(torch.equal(second[k], trained[k]) for k in backbone)
+    bad = tiny_config(steps=1, init_weights=str(tmp_path / "first"), init_prefix="no_such_module.")
+    with pytest.raises(CheckpointError, match="init_prefix 'no_such_module.' names no tensor"):
+        train(bad, output_dir=tmp_path / "bad", progress=False)
