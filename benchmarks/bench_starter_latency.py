@@ -6,7 +6,8 @@ Two numbers, each the median of --runs calls after 2 warm-up calls, on the defau
   network:     the network's forward alone at the stored inference size for a portrait photo
                (long side = the checkpoint's ``long_side``, short side 2/3 of it, rounded to 32)
   end to end:  ``Parser(photo, domain)`` on a uint8 photo of --photo-size (resize, forward, up-sampling
-               of the logits to the photo's size, arg-max)
+               of the logits to the photo's size, arg-max), with the model's stored flip setting (the
+               starter: flip averaging, two forward passes) and, for comparison, the other setting
 
     python benchmarks/bench_starter_latency.py --threads 2 --out benchmarks/results/starter_latency.json
 """
@@ -71,9 +72,16 @@ def main() -> None:
         "model": args.model or "starter", "domain": args.domain, "inference_path": path.describe(),
         "network_input": [long_side, short], "network_s": round(_median_seconds(network, args.runs), 4),
         "photo": list(args.photo_size),
+        "flip": parser.flip,
         "end_to_end_s": round(_median_seconds(lambda: parser(photo, args.domain), args.runs), 4),
         "runs": args.runs,
     }
+    # the stored default (the starter: flip averaging, two forward passes) and the other setting, same run
+    default_flip = parser.flip
+    parser.flip = not default_flip
+    result[f"end_to_end_s_flip_{'off' if default_flip else 'on'}"] = round(
+        _median_seconds(lambda: parser(photo, args.domain), args.runs), 4)
+    parser.flip = default_flip
     print(json.dumps(result, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

@@ -158,8 +158,10 @@ class Parser:
     """
 
     def __init__(self, model: torch.nn.Module, label_spaces: dict, *, device: str | torch.device = "cpu",
-                 long_side: int | None = 512, batch_size: int = 4, inference_path=None):
-        """``long_side``: the network's input long side (None = each image's own size). ``inference_path``
+                 long_side: int | None = 512, batch_size: int = 4, inference_path=None, flip: bool = False):
+        """``long_side``: the network's input long side (None = each image's own size). ``flip``: average each
+        image's prediction with its mirror image's (left/right classes swapped back), twice the network time.
+        ``inference_path``
         (``humanparse.export.fast_path.InferencePath``): precision, memory format and attention op; default:
         the fastest correct one for ``device`` (``choose_torch_path``); it is applied to ``model`` in place."""
         from .export.fast_path import apply_path, choose_torch_path
@@ -168,6 +170,7 @@ class Parser:
         self.label_spaces = label_spaces
         self.device = torch.device(device)
         self.long_side = long_side
+        self.flip = bool(flip)
         self.batch_size = batch_size
         self.model.to(self.device)
         self.inference_path = inference_path or choose_torch_path(self.device)
@@ -185,12 +188,14 @@ class Parser:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str | torch.device = "cpu", long_side: int | None | str = "auto",
-                        precision: str = "auto", backend: str = "auto", domain: str | None = None, **kwargs) -> "Parser":
+                        precision: str = "auto", backend: str = "auto", domain: str | None = None,
+                        flip: bool | str = "auto", **kwargs) -> "Parser":
         """``long_side="auto"``: the size stored in the checkpoint (the one it was trained and evaluated at).
+        ``flip="auto"``: flip averaging when the checkpoint says its numbers were measured with it (the starter).
         ``precision`` (auto|fp32|bf16) and ``backend`` (auto|torch|onnx|measure) override the fastest correct path
         for the device (``humanparse.export.fast_path``; the choice is printed once); ONNX Runtime serves one head,
         ``domain`` (needed when the model has several)."""
-        from .engine.loading import inference_long_side, load_model, resolve_device
+        from .engine.loading import inference_flip, inference_long_side, load_model, resolve_device
 
         dev = resolve_device(str(device))
         model, label_spaces, meta = load_model(path, device=dev)
@@ -199,6 +204,8 @@ class Parser:
                               "(for multi-person parsing: humanparse parse --task multi)")
         if long_side == "auto":
             long_side = inference_long_side(meta)
+        if flip == "auto":
+            flip = inference_flip(meta)
         from .export.fast_path import announce, choose_torch_path, pick_backend
 
         chosen, onnx_file = choose_torch_path(dev, precision=precision), None
@@ -212,7 +219,7 @@ class Parser:
             from .export.onnx_parser import OnnxParser
 
             return OnnxParser(onnx_file, long_side=long_side, inference_path=chosen, **kwargs)
-        return cls(model, label_spaces, device=dev, long_side=long_side, inference_path=chosen, **kwargs)
+        return cls(model, label_spaces, device=dev, long_side=long_side, inference_path=chosen, flip=bool(flip), **kwargs)
 
     @property
     def domains(self) -> list[str]:
@@ -238,7 +245,7 @@ class Parser:
         # (mixed sizes batch as well as they can, and each result equals the one-by-one result).
         with autocast_context(self.inference_path, self.device):
             return predict_probabilities(self.model, list(images), domain, long_side=self.long_side,
-                                         scales=PAPER_TTA_SCALES if tta else (1.0,), flip=tta,
+                                         scales=PAPER_TTA_SCALES if tta else (1.0,), flip=tta or self.flip,
                                          flip_permutation=ls.flip_permutation, device=self.device,
                                          batch_size=self.batch_size)
 
@@ -252,7 +259,7 @@ class Parser:
         ls = self.label_spaces[domain]
         with autocast_context(self.inference_path, self.device):
             return predict_labels(self.model, list(images), domain, long_side=self.long_side,
-                                  scales=PAPER_TTA_SCALES if tta else (1.0,), flip=tta,
+                                  scales=PAPER_TTA_SCALES if tta else (1.0,), flip=tta or self.flip,
                                   flip_permutation=ls.flip_permutation, device=self.device,
                                   batch_size=self.batch_size)
 

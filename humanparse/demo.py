@@ -91,7 +91,7 @@ def run_showcase(out: str | Path = "runs/demo", *, model: str | None = None, dev
             continue
         ls = parser.label_spaces[domain]
         r = evaluate_domain(parser.model, labelled_samples(records, ls), domain, ls, long_side=parser.long_side,
-                            batch_size=4, device=parser.device)
+                            flip=parser.flip, batch_size=4, device=parser.device)
         results[domain] = {"mIoU": r["mIoU"], "pixel_acc": r["pixel_acc"], "images": len(records)}
         rows.append(f"| {domain} | {ls.num_classes} | {len(records)} | {100 * r['mIoU']:.1f} | {100 * r['pixel_acc']:.1f} |")
     table = "\n".join(["| domain head | classes | held-out photos | mIoU % | pixel acc % |", "|---|---|---|---|---|", *rows])

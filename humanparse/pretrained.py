@@ -91,12 +91,13 @@ def resolve_pretrained(name_or_path: str | Path | None = None, *, revision: str 
 
 
 def save_pretrained(checkpoint: str | Path, folder: str | Path, *, fp16: bool = True, int8: bool = False,
-                    card: dict | None = None) -> Path:
+                    card: dict | None = None, flip: bool | None = None) -> Path:
     """Write ``folder/{model.safetensors, config.json, SHA256SUMS}`` from a checkpoint (``model.safetensors`` or
     ``last.pt``). fp16 halves the file; loading casts back to the network's float32. ``int8`` also stores layer
     weights as int8 with one scale per output channel (about a quarter of float32; the starter model's held-out
     numbers with it are in docs/models.md). ``card``: extra facts for ``config.json`` (data, command, held-out
-    numbers ...). Returns the weights file."""
+    numbers ...). ``flip``: store whether the model is to be run with flip averaging by default (None: keep what
+    the checkpoint says). Returns the weights file."""
     from .engine.checkpoint import atomic_write, save_inference_checkpoint
     from .engine.loading import load_model
 
@@ -106,6 +107,8 @@ def save_pretrained(checkpoint: str | Path, folder: str | Path, *, fp16: bool = 
     extra = dict(meta.get("extra") or {})
     if card:
         extra["card"] = card
+    if flip is not None:
+        extra["inference"] = dict(extra.get("inference") or {}, flip=bool(flip))
     weights = folder / WEIGHTS_FILE
     save_inference_checkpoint(weights, model, recipe=meta.get("recipe", "semantic"), model_config=meta["model_config"],
                               label_spaces={d: ls.to_dict() for d, ls in label_spaces.items()}, extra=extra, int8=int8,

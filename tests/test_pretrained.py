@@ -167,3 +167,34 @@ def test_int8_model_folder_keeps_every_weight_within_half_a_step_and_the_labels(
     a, b = ref.predict_proba([_image()], "lip")[0], got.predict_proba([_image()], "lip")[0]
     assert (a.argmax(0) == b.argmax(0)).float().mean() > 0.95
     assert (folder / "model.safetensors").stat().st_size < 0.35 * tiny_checkpoint.stat().st_size
+
+
+def test_stored_flip_default_makes_the_parser_mirror_equivariant(tmp_path):
+    """A model saved with flip=True is run with flip averaging by every path (Parser, parse, eval). Its answer for
+    a mirrored photo is then exactly the mirror of its answer for the photo, left/right classes swapped; without
+    flip a random network is not (the property the averaging buys)."""
+    import numpy as np
+
+    from humanparse import Parser
+    from humanparse.labels import get_label_space
+    from humanparse.pretrained import save_pretrained
+
+    from _tiny_checkpoint import make_tiny_checkpoint
+
+    ckpt = make_tiny_checkpoint(tmp_path / "tiny.safetensors")
+    folder = tmp_path / "flipped"
+    save_pretrained(ckpt, folder, fp16=False, flip=True)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (96, 64, 3), dtype=np.uint8)
+    perm = np.asarray(get_label_space("lip").flip_permutation)
+    with_flip = Parser.from_pretrained(folder, precision="fp32")
+    assert with_flip.flip
+    a = with_flip.predict_proba([image], "lip")[0].numpy()
+    b = with_flip.predict_proba([image[:, ::-1].copy()], "lip")[0].numpy()
+    np.testing.assert_allclose(b, a[perm][:, :, ::-1], atol=1e-5)
+    plain = Parser.from_pretrained(folder, precision="fp32", flip=False)
+    assert not plain.flip
+    a0 = plain.predict_proba([image], "lip")[0].numpy()
+    b0 = plain.predict_proba([image[:, ::-1].copy()], "lip")[0].numpy()
+    assert np.abs(b0 - a0[perm][:, :, ::-1]).max() > 1e-3
+    assert not Parser.from_pretrained(ckpt, precision="fp32").flip  # nothing stored: off

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from ..errors import ConfigError
@@ -16,6 +17,8 @@ def add_parser(sub) -> None:
     p.add_argument("--reader", default="folder", help="dataset layout reader for --data (default: folder)")
     p.add_argument("--split", default="all", help="split for --data (default: all)")
     p.add_argument("--tta", action="store_true", help="the paper's scales (0.5..1.75) + flip with left/right channel swap")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="average with the mirror image (left/right swapped back); default: as the checkpoint says")
     p.add_argument("--long-side", type=int, default=None,
                    help="resize the long side before the network (default: the size stored in the checkpoint, "
                         "else native; 0 = native)")
@@ -29,7 +32,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..engine.evaluator import evaluate_domain
-    from ..engine.loading import load_model
+    from ..engine.loading import inference_flip, load_model
     from ..engine.semantic_recipe import labelled_samples, read_split
     from ..engine.loading import resolve_device
 
@@ -39,6 +42,7 @@ def run(args) -> int:
     model, label_spaces, meta = load_model(args.checkpoint, device=device)
     stored = ((meta.get("extra") or {}).get("inference") or {}).get("long_side")
     long_side = (args.long_side or None) if args.long_side is not None else stored
+    flip = inference_flip(meta) if args.flip is None else args.flip
     jobs: list[tuple[str, dict]] = []
     if args.config:
         from ..config import load_config
@@ -63,13 +67,15 @@ def run(args) -> int:
         ls = label_spaces[domain]
         records = read_split(split_cfg, domain, Path("."))[: args.max_images or None]
 
-        r = evaluate_domain(model, labelled_samples(records, ls), domain, ls, long_side=long_side, tta=args.tta, device=device)
+        r = evaluate_domain(model, labelled_samples(records, ls), domain, ls, long_side=long_side, tta=args.tta, device=device,
+                            flip=flip)
         r["num_images"] = len(records)
+        r["flip"] = bool(flip or args.tta)
         results[domain] = r
     if args.json:
         print(json.dumps(results))
     else:
         for domain, r in results.items():
             print(f"{domain}: mIoU {100 * r['mIoU']:.2f}  mean acc {100 * r['mean_acc']:.2f}  "
-                  f"pixel acc {100 * r['pixel_acc']:.2f}  ({r['num_images']} images{', TTA' if args.tta else ''})")
+                  f"pixel acc {100 * r['pixel_acc']:.2f}  ({r['num_images']} images{', TTA' if args.tta else ', flip' if flip else ''})")
     return 0

@@ -6,6 +6,7 @@ folder, a checkpoint file or a Hugging Face Hub repo id).
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -36,6 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--domain", help="which head (label domain) to use; needed when the model has several")
     p.add_argument("--task", default="semantic", choices=["semantic", "multi"], help="multi = multi-person (UniParser)")
     p.add_argument("--tta", action="store_true", help="multi-scale + left/right-correct flip test-time augmentation")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="average with the mirror image (left/right swapped back); default: as the checkpoint says "
+                        "(the starter: on)")
     p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.jpg")
     p.add_argument("--probs", action="store_true", help="also write <stem>_probs.npy (float16 [C,H,W])")
     p.add_argument("--device", default="auto", help="cpu, cuda (default: cuda when available)")
@@ -104,7 +108,7 @@ def run(args) -> int:
 
         parser = Parser.from_pretrained(args.checkpoint or args.model, device=args.device, long_side=long_side,
                                         batch_size=args.batch_size, precision=args.precision, backend=args.backend,
-                                        domain=args.domain)
+                                        domain=args.domain, flip="auto" if args.flip is None else args.flip)
         report = parser.parse_files(args.inputs, args.out, domain=args.domain, tta=args.tta,
                                     overlay=args.overlay, probs=args.probs, map_to=args.map_to)
     print(f"wrote {len(report.written)} files to {args.out}", file=sys.stderr)

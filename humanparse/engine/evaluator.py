@@ -39,8 +39,9 @@ class SemanticEvaluator:
 
 def evaluate_domain(model: torch.nn.Module, samples, domain: str, label_space, *, long_side: int | None = None,
                     tta: bool = False, scales: Sequence[float] | None = None, batch_size: int = 4,
-                    device="cpu") -> dict:
-    """Score ``model``'s ``domain`` head on ``samples``: an iterable of (image uint8 HxWx3, label HxW)."""
+                    device="cpu", flip: bool = False) -> dict:
+    """Score ``model``'s ``domain`` head on ``samples``: an iterable of (image uint8 HxWx3, label HxW).
+    ``tta``: the paper's scales and flip; ``flip``: flip averaging alone."""
     evaluator = SemanticEvaluator(label_space)
     if tta:
         scales = tuple(scales or PAPER_TTA_SCALES)
@@ -51,7 +52,7 @@ def evaluate_domain(model: torch.nn.Module, samples, domain: str, label_space, *
     def flush():
         if not images:
             return
-        preds = predict_labels(model, images, domain, long_side=long_side, scales=scales, flip=tta,
+        preds = predict_labels(model, images, domain, long_side=long_side, scales=scales, flip=tta or flip,
                                flip_permutation=label_space.flip_permutation, device=device)
         evaluator.process(preds, labels)
         images.clear()

@@ -50,6 +50,12 @@ def inference_long_side(meta: dict) -> int:
     return int(value) if value else DEFAULT_LONG_SIDE
 
 
+def inference_flip(meta: dict) -> bool:
+    """Whether a checkpoint is meant to be run with left/right flip averaging (``extra.inference.flip``): a model
+    whose held-out numbers were measured that way stores it, so every path uses it unless told otherwise."""
+    return bool(((meta.get("extra") or {}).get("inference") or {}).get("flip", False))
+
+
 def build_network_from_config(config: dict) -> torch.nn.Module:
     """Rebuild a ParsingNetwork from its ``network.config`` ({"model_cfg": ..., "num_classes": ...})."""
     from ..models import build_network
