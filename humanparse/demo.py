@@ -83,7 +83,7 @@ def run_showcase(out: str | Path = "runs/demo", *, model: str | None = None, dev
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"== model: {model or 'starter (bundled)'}, heads {', '.join(parser.domains)}, input long side "
-          f"{parser.long_side}", file=sys.stderr)
+          f"{parser.long_side}{', flip averaging' if parser.flip else ''}", file=sys.stderr)
     rows, results = [], {}
     for domain in parser.domains:
         records = _held_out_records(domain)
