@@ -218,7 +218,7 @@ class Parser:
         if onnx_file is not None:
             from .export.onnx_parser import OnnxParser
 
-            return OnnxParser(onnx_file, long_side=long_side, inference_path=chosen, **kwargs)
+            return OnnxParser(onnx_file, long_side=long_side, inference_path=chosen, flip=bool(flip), **kwargs)
         return cls(model, label_spaces, device=dev, long_side=long_side, inference_path=chosen, flip=bool(flip), **kwargs)
 
     @property

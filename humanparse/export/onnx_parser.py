@@ -49,7 +49,7 @@ def read_onnx_metadata(path: str | Path) -> dict:
 
 class OnnxParser(Parser):
     def __init__(self, path: str | Path, *, long_side: int | None = 512, batch_size: int = 4, threads: int | None = None,
-                 inference_path=None):
+                 inference_path=None, flip: bool = False):
         from ..labels import LabelSpace
         from .fast_path import InferencePath
 
@@ -57,7 +57,7 @@ class OnnxParser(Parser):
         domain = meta["domain"]
         label_space = LabelSpace.from_dict(meta["label_space"], source=f"{path}:{domain}")
         super().__init__(OnnxNetwork(path, domain, threads), {domain: label_space}, device="cpu",
-                         long_side=long_side, batch_size=batch_size,
+                         long_side=long_side, batch_size=batch_size, flip=flip,
                          inference_path=inference_path or InferencePath(backend="onnx", attn_impl="pytorch", reason="an .onnx file"))
 
     def _domain(self, domain):

@@ -40,6 +40,8 @@ class RelabelTable:
         if empty:
             raise ConfigError(f"relabel table {source.name} -> {target.name}: no candidate for {', '.join(empty)}")
         self.source, self.target, self.candidates = source, target, candidates
+        # source classes with exactly one candidate: the ground truth alone decides them
+        self.decided = candidates.sum(1) == 1
         pairs = {a: b for a, b in target.flip_pairs} | {b: a for a, b in target.flip_pairs}
         for name in image_right:
             if name not in pairs:
@@ -87,11 +89,6 @@ class RelabelTable:
             raise ConfigError(f"no relabel table {source} -> {target} (built in: {', '.join(have) or 'none'})")
         return cls.from_yaml(path)
 
-    @property
-    def decided(self) -> np.ndarray:
-        """bool [C_source]: source classes with exactly one candidate (the ground truth alone decides)."""
-        return self.candidates.sum(1) == 1
-
     def relabel(self, source_label: np.ndarray, target_scores: np.ndarray | None) -> np.ndarray:
         """Source ids (HxW; the source's ignore value passes through) + target-class scores [C_target, H, W]
         (probabilities or logits; None when every class present is decided) -> target ids (uint8 HxW):
@@ -135,10 +132,10 @@ class RelabelTable:
 
         count, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
         choices = np.flatnonzero(allowed)
-        for k in range(1, count):
-            region = comp == k
-            totals = scores[choices][:, region].sum(1)
-            out[region] = choices[int(totals.argmax())]
+        # summed candidate scores of every region at once: [count, len(choices)]
+        totals = np.stack([np.bincount(comp.ravel(), weights=scores[c].ravel(), minlength=count) for c in choices], 1)
+        best = choices[totals.argmax(1)]
+        out[mask] = best[comp[mask]]
 
     def _assign_sides(self, out: np.ndarray, open_px: np.ndarray) -> None:
         """Give each model-chosen paired part its side: a connected region that lies (80 % or more of its pixels)
@@ -153,18 +150,15 @@ class RelabelTable:
         if cols.size == 0:
             return
         centre = float(np.median(cols))
-        xs = np.arange(out.shape[1])[None, :].repeat(out.shape[0], 0)
+        right_of_centre = np.arange(out.shape[1]) > centre  # per column
         for right, left in self.side_pairs:
             part = open_px & ((out == right) | (out == left))
             if not part.any():
                 continue
             count, comp = cv2.connectedComponents(part.astype(np.uint8), connectivity=8)
-            for k in range(1, count):
-                region = comp == k
-                on_right = xs[region] > centre
-                share = on_right.mean()
-                if share >= 0.8 or share <= 0.2:
-                    out[region] = right if share >= 0.8 else left
-                else:
-                    out[region & (xs > centre)] = right
-                    out[region & (xs <= centre)] = left
+            rows, cols = np.nonzero(part)
+            ids, px_right = comp[rows, cols], right_of_centre[cols]
+            share = np.bincount(ids, weights=px_right, minlength=count) / np.maximum(np.bincount(ids, minlength=count), 1)
+            # whole region to one side when 80 % of it lies there, else each pixel by its own column
+            side_right = np.where(share[ids] >= 0.8, True, np.where(share[ids] <= 0.2, False, px_right))
+            out[rows, cols] = np.where(side_right, right, left)
