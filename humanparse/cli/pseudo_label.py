@@ -55,6 +55,7 @@ def run_parts(args) -> int:
     from ..api import Parser
     from ..data.io import check_pair, load_label, read_image, write_label_png
     from ..engine.checkpoint import atomic_write
+    from ..engine.run_dir import ensure_writable_dir
     from ..engine.semantic_recipe import read_split
     from ..errors import ConfigError
     from ..labels.relabel import RelabelTable
@@ -67,6 +68,7 @@ def run_parts(args) -> int:
     if not records:
         raise ConfigError(f"--data {args.data}: no labelled photos in split {args.split!r}")
     out = Path(args.out)
+    ensure_writable_dir(out, "--out")  # an unwritable --out fails now, not after the first photo
     if not args.overwrite:
         clash = [r.stem for r in records if (out / "labels" / f"{r.stem}.png").exists()]
         if clash:
