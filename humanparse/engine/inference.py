@@ -74,7 +74,8 @@ def predict_probabilities(
     Images are padded (bottom/right) to a multiple of ``size_divisor``; images of the same padded size
     share a batch (at most ``batch_size`` images, None = no limit), so a list of mixed sizes runs in as
     few forward passes as the sizes allow, and a prediction never depends on the other images of the call.
-    With several scales and/or flip, the softmax probabilities of all views are averaged.
+    One view: the softmax of its up-sampled logits. With several scales and/or flip: the mean of every view's
+    softmax probabilities (each taken at the view's own resolution), up-sampled (``probability_groups``).
     """
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1 (or None), got {batch_size}")
@@ -85,12 +86,28 @@ def predict_probabilities(
                                 batch_size=batch_size)
     out = []
     for crops, (h, w) in zip(views, sizes):
+        if len(crops) == 1:
+            out.append(F.interpolate(crops[0], size=(h, w), mode="bilinear", align_corners=False).softmax(1)[0].cpu())
+            continue
         total = None
-        for crop in crops:
-            probs = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False).softmax(1)[0].cpu()
-            total = probs if total is None else total + probs
+        for weight, probs in probability_groups(crops):
+            up = F.interpolate(probs, size=(h, w), mode="bilinear", align_corners=False)[0].cpu() * weight
+            total = up if total is None else total + up
         out.append(total / len(crops))
     return out
+
+
+def probability_groups(crops: Sequence[torch.Tensor]) -> list[tuple[int, torch.Tensor]]:
+    """Views of one size (an image and its mirror, at one scale) averaged where they are: the softmax of each
+    view at its own resolution, summed per size; returns (number of views, mean probabilities [1, C, h', w']).
+    Bilinear up-sampling is linear, so up-sampling each group's mean and averaging with the group sizes as
+    weights equals averaging the up-sampled probabilities of every view, at one up-sampling per size instead
+    of one up-sampling and one full-size softmax per view (flip averaging: 0.29 -> 0.10 s on an 825x550
+    photo, docs/benchmarks.md)."""
+    groups: dict[tuple[int, ...], list[torch.Tensor]] = {}
+    for crop in crops:
+        groups.setdefault(tuple(crop.shape), []).append(crop.float().softmax(1))
+    return [(len(members), sum(members[1:], members[0]) / len(members)) for members in groups.values()]
 
 
 @torch.inference_mode()
@@ -166,7 +183,8 @@ def upsample_rows(crop: torch.Tensor, size: tuple[int, int], rows: tuple[int, in
 
 
 def labels_from_views(crops: Sequence[torch.Tensor], size: tuple[int, int], band_bytes: int = 1 << 26) -> np.ndarray:
-    """Arg-max of the view-averaged probabilities at ``size``, computed in bands of rows so that no
+    """Arg-max of the view-averaged probabilities at ``size`` (as ``predict_probabilities`` averages them),
+    computed in bands of rows so that no
     full-size [C, H, W] array exists (a band holds about ``band_bytes`` of float32 probabilities).
     One view: the arg-max of its logits (softmax is monotonic, so the same labels without the exp).
     Channels-last crops make the up-sampled band channels-last, where the arg-max over classes reads
@@ -174,6 +192,8 @@ def labels_from_views(crops: Sequence[torch.Tensor], size: tuple[int, int], band
     h, w = size
     c = crops[0].shape[1]
     crops = [crop.contiguous(memory_format=torch.channels_last) for crop in crops]
+    groups = [] if len(crops) == 1 else [(n, p.contiguous(memory_format=torch.channels_last))
+                                         for n, p in probability_groups(crops)]
     step = max(1, band_bytes // (4 * c * w))
     out = np.empty((h, w), dtype=np.uint8)
     for r0 in range(0, h, step):
@@ -182,9 +202,11 @@ def labels_from_views(crops: Sequence[torch.Tensor], size: tuple[int, int], band
             score = upsample_rows(crops[0], size, (r0, r1))
         else:
             score = None
-            for crop in crops:
-                probs = upsample_rows(crop, size, (r0, r1)).softmax(0)
-                score = probs if score is None else score + probs
+            for weight, probs in groups:
+                up = upsample_rows(probs, size, (r0, r1))
+                if len(groups) > 1:  # one group (an image and its mirror): its mean decides alone
+                    up = up * weight
+                score = up if score is None else score + up
         out[r0:r1] = score.argmax(0).to(torch.uint8).cpu().numpy()
     return out
 

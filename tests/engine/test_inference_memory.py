@@ -25,7 +25,8 @@ def test_banded_labels_equal_the_arg_max_of_the_averaged_probabilities():
     torch.manual_seed(1)
     views = [torch.randn(1, 6, 30, 22), torch.randn(1, 6, 45, 33)]  # two scales of one image
     size = (301, 219)
-    probs = sum(F.interpolate(v, size=size, mode="bilinear", align_corners=False).softmax(1)[0] for v in views) / 2
+    # each view's softmax at its own resolution, up-sampled, averaged
+    probs = sum(F.interpolate(v.softmax(1), size=size, mode="bilinear", align_corners=False)[0] for v in views) / 2
     expected = probs.argmax(0).numpy()
     banded = labels_from_views(views, size, band_bytes=4 * 6 * 219 * 16)  # 16 rows per band: 19 bands
     top2 = probs.topk(2, dim=0).values
@@ -33,6 +34,36 @@ def test_banded_labels_equal_the_arg_max_of_the_averaged_probabilities():
     assert clear.mean() > 0.99
     assert np.array_equal(banded[clear], expected[clear])
     assert np.array_equal(labels_from_views(views, size), expected)  # default budget: one band, exact
+
+
+def test_same_size_views_are_averaged_before_up_sampling_with_the_same_result():
+    """A flip pair (two views of one size) is averaged at its own resolution and up-sampled once; because
+    bilinear up-sampling is linear this must equal up-sampling each view's probabilities and averaging,
+    and it must weigh each view once when mixed with a view of another size."""
+    torch.manual_seed(3)
+    pair = [torch.randn(1, 5, 20, 14), torch.randn(1, 5, 20, 14)]
+    other = torch.randn(1, 5, 31, 22)
+    size = (157, 110)
+
+    def up(p):
+        return F.interpolate(p, size=size, mode="bilinear", align_corners=False)[0]
+
+    views = pair + [other]
+    expected = sum(up(v.softmax(1)) for v in views) / 3
+    model_probs = (2 * up((pair[0].softmax(1) + pair[1].softmax(1)) / 2) + up(other.softmax(1))) / 3
+    assert torch.allclose(model_probs, expected, atol=1e-6)
+    labels = labels_from_views(views, size)
+    top2 = expected.topk(2, dim=0).values
+    clear = (top2[0] - top2[1] > 1e-5).numpy()
+    assert np.array_equal(labels[clear], expected.argmax(0).numpy()[clear])
+    # weighing the pair as one view (a plain mean over groups) would change some labels
+    wrong = ((up((pair[0].softmax(1) + pair[1].softmax(1)) / 2) + up(other.softmax(1))) / 2).argmax(0).numpy()
+    assert (wrong != expected.argmax(0).numpy()).any()
+    pair_only = labels_from_views(pair, size)
+    mean_pair = sum(up(v.softmax(1)) for v in pair) / 2
+    top2 = mean_pair.topk(2, dim=0).values
+    clear = (top2[0] - top2[1] > 1e-5).numpy()
+    assert np.array_equal(pair_only[clear], mean_pair.argmax(0).numpy()[clear])
 
 
 class _Tiny(torch.nn.Module):
